@@ -27,42 +27,39 @@ export interface WalkCounters {
 export type UnknownHandler = ((id: number, offset: number) => void) | undefined;
 
 /**
- * Walks `count` messages in bytes[p, end). For each, calls handlers[name] with the reused
- * object messages[name] filled in; a message without a handler is skipped undecoded.
- * Throws ProtocolError, with offsets relative to `base`, when the bytes do not add up.
+ * Walks `count` messages in bytes[p, end). For each, calls its handler with the reused message
+ * object filled in; a message without a handler is skipped undecoded. Throws ProtocolError,
+ * with offsets relative to `base`, when the bytes do not add up.
  */
-export type Walker = (
-  view: DataView,
-  bytes: Buffer,
-  p: number,
-  end: number,
-  count: number,
-  handlers: HandlerTable,
-  messages: Record<string, object>,
-  counters: WalkCounters,
-  onUnknown: UnknownHandler,
-  base: number,
-) => void;
+export type Walker = (view: DataView, bytes: Buffer, p: number, end: number, count: number, base: number) => void;
 
 export interface CompiledSchema {
   readonly layouts: readonly MessageLayout[];
   readonly byName: ReadonlyMap<string, MessageLayout>;
   readonly byId: ReadonlyMap<number, MessageLayout>;
-  readonly walk: Walker;
+  /**
+   * Compiles a walker bound to these handlers. Each walker is compiled from source on its
+   * own, with its handlers as constants rather than looked up per message, so that V8 can
+   * specialise it for its connection's handlers.
+   */
+  createWalker(handlers: HandlerTable, messages: Record<string, object>, counters: WalkCounters, onUnknown: UnknownHandler): Walker;
   readonly writers: Readonly<Record<string, Writer>>;
   /** One fresh object per message name, with every field at its zero value. */
   createMessageObjects(): Record<string, object>;
 }
 
 const utf8Slice = (bytes: Buffer, start: number, end: number): string => bytes.toString('utf8', start, end);
+/** A plain Uint8Array copy (Buffer's slice would share memory that the decoder reuses). */
+const copyBytes = (bytes: Buffer, start: number, end: number): Uint8Array =>
+  new Uint8Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + end));
 
 export function compileSchema(specs: readonly MessageSpec[]): CompiledSchema {
   const layouts = layoutSchema(specs);
-  const runtime = { ProtocolError, EncodeError, formatIp, parseIpInto, utf8Slice, MAX: MAX_MESSAGE_SIZE };
+  const runtime = { ProtocolError, EncodeError, formatIp, parseIpInto, utf8Slice, copyBytes, MAX: MAX_MESSAGE_SIZE };
   const names = Object.keys(runtime);
   const values = Object.values(runtime);
 
-  const walk = new Function(...names, walkerSource(layouts))(...values) as Walker;
+  const walker = walkerSource(layouts);
   const writers: Record<string, Writer> = {};
   for (const layout of layouts) {
     writers[layout.spec.name] = new Function(...names, writerSource(layout))(...values) as Writer;
@@ -72,7 +69,7 @@ export function compileSchema(specs: readonly MessageSpec[]): CompiledSchema {
     layouts,
     byName: new Map(layouts.map((l) => [l.spec.name, l])),
     byId: new Map(layouts.map((l) => [l.spec.id, l])),
-    walk,
+    createWalker: (handlers, messages, counters, onUnknown) => new Function(...names, walker)(...values)(handlers, messages, counters, onUnknown) as Walker,
     writers,
     createMessageObjects,
   };
@@ -114,7 +111,7 @@ function readFixed(type: string, offset: number, width: number): string {
     case 'ip':
       return `formatIp(b, ${at})`;
     default: // bytes[N]: a copy, so that it may be kept
-      return `b.slice(${at}, p + ${offset + width})`;
+      return `copyBytes(b, ${at}, p + ${offset + width})`;
   }
 }
 
@@ -143,23 +140,25 @@ function walkerSource(layouts: readonly MessageLayout[]): string {
           );
         } else {
           lines.push(...take(f.name));
-          lines.push(f.type === 'string' ? `o.${f.name} = utf8Slice(b, q, q + n);` : `o.${f.name} = b.slice(q, q + n);`);
+          lines.push(f.type === 'string' ? `o.${f.name} = utf8Slice(b, q, q + n);` : `o.${f.name} = copyBytes(b, q, q + n);`);
           lines.push('q += n;');
         }
       }
     }
     return `case ${l.spec.id}: {
   if (len < ${l.minSize}) ${bad('BAD_MESSAGE', `'${name} is ' + len + ' bytes, shorter than its fields (${l.minSize})'`)}
-  const h = H.${name};
-  if (h !== undefined) {
-    const o = O.${name};
+  if (h_${name} !== undefined) {
+    const o = o_${name};
     ${lines.join('\n    ')}
-    h(o);
+    h_${name}(o);
   }
   break;
 }`;
   });
-  return `return function walk(v, b, p, end, count, H, O, C, U, base) {
+  const constants = layouts.map((l) => `const h_${l.spec.name} = H.${l.spec.name}, o_${l.spec.name} = O.${l.spec.name};`);
+  return `return function bind(H, O, C, U) {
+${constants.join('\n')}
+return function walk(v, b, p, end, count, base) {
   for (let i = 0; i < count; i++) {
     if (end - p < ${MESSAGE_HEADER_SIZE}) ${bad('BAD_FRAME', "'frame ends inside a message header'")}
     const id = v.getUint16(p, true);
@@ -175,6 +174,7 @@ ${cases.join('\n')}
   }
   if (p !== end) ${bad('BAD_FRAME', "(end - p) + ' bytes left after the ' + count + ' messages the frame announced'")}
   C.messages += count;
+};
 };`;
 }
 

@@ -86,7 +86,7 @@ export class FrameEncoder implements WriteTarget {
   /** Closes the open frame and returns all bytes written since the last call (empty if none). */
   finish(): Uint8Array {
     this.closeFrame();
-    const out = Uint8Array.prototype.slice.call(this.bytes, 0, this.pos);
+    const out = new Uint8Array(this.bytes.buffer.slice(this.bytes.byteOffset, this.bytes.byteOffset + this.pos));
     this.pos = 0;
     this.messages = 0;
     return out;

@@ -1,6 +1,6 @@
 // Walks complete frames and hands their messages to typed handlers.
 
-import type { CompiledSchema, HandlerTable, UnknownHandler, WalkCounters } from './codegen.js';
+import type { CompiledSchema, HandlerTable, WalkCounters, Walker } from './codegen.js';
 import { ProtocolError } from './errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_SIZE, FRAME_SYNC } from './framing.js';
 import type { MessageHandlers } from './message-types.js';
@@ -21,22 +21,15 @@ export interface DecoderStats extends WalkCounters {
 export class FrameDecoder {
   readonly stats: DecoderStats = { frames: 0, bytes: 0, messages: 0, unknownMessages: 0 };
   readonly maxFrameBytes: number;
-  private readonly handlers: HandlerTable;
-  private readonly objects: Record<string, object>;
-  private readonly onUnknown: UnknownHandler;
+  private readonly walk: Walker;
 
   constructor(
     handlers: MessageHandlers | HandlerTable,
     options: FrameDecoderOptions = {},
-    private readonly schema: CompiledSchema = wire,
+    schema: CompiledSchema = wire,
   ) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.onUnknown = options.onUnknown;
-    this.objects = schema.createMessageObjects();
-    // Every name present, in schema order: one object shape for all decoders.
-    const table: HandlerTable = {};
-    for (const layout of schema.layouts) table[layout.spec.name] = (handlers as HandlerTable)[layout.spec.name];
-    this.handlers = table;
+    this.walk = schema.createWalker(handlers as HandlerTable, schema.createMessageObjects(), this.stats, options.onUnknown);
   }
 
   /**
@@ -57,7 +50,7 @@ export class FrameDecoder {
   /** Decodes the complete frame at `p`, of `size` bytes (from frameSize). */
   decodeFrame(view: DataView, bytes: Buffer, p: number, size: number, base: number): void {
     const count = view.getUint16(p + 4, true);
-    this.schema.walk(view, bytes, p + FRAME_HEADER_SIZE, p + size, count, this.handlers, this.objects, this.stats, this.onUnknown, base);
+    this.walk(view, bytes, p + FRAME_HEADER_SIZE, p + size, count, base);
     this.stats.frames++;
     this.stats.bytes += size;
   }

@@ -60,17 +60,28 @@ export function parseIp(address: string): Uint8Array {
   return out;
 }
 
+/** Dotted quad to a u32; no leading zeros, each part at most 255. Hand-rolled: it is on the encode path. */
 function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
   let value = 0;
-  for (const part of parts) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(part)) return undefined;
-    const n = Number(part);
-    if (n > 255) return undefined;
-    value = value * 256 + n;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46; // a final '.' closes the last part
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && part === 0) return undefined; // leading zero
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return undefined;
+    } else if (c === 46) {
+      if (digits === 0 || ++dots > 4) return undefined;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+    } else {
+      return undefined;
+    }
   }
-  return value;
+  return dots === 4 ? value : undefined;
 }
 
 function parseIpv6(text: string): number[] | undefined {

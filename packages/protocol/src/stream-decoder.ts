@@ -98,15 +98,16 @@ export class StreamDecoder {
   /** Decodes the complete frames at the start of `bytes`; keeps a trailing partial frame. */
   private decodeFrames(bytes: Buffer): void {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const base = this.consumed; // stream offset of bytes[0]
     let p = 0;
     while (bytes.length - p >= FRAME_HEADER_SIZE) {
-      const size = this.frames.frameSize(view, p, this.consumed);
+      const size = this.frames.frameSize(view, p, base);
       if (size > bytes.length - p) {
         this.pendingSize = size;
         break;
       }
       if (!this.handshakeSeen && this.expectHandshake) this.checkHandshake(view, p, size);
-      this.frames.decodeFrame(view, bytes, p, size, this.consumed);
+      this.frames.decodeFrame(view, bytes, p, size, base);
       p += size;
       this.consumed += size;
     }
@@ -116,7 +117,7 @@ export class StreamDecoder {
   /** The first message of the stream must be a handshake with our magic and version. */
   private checkHandshake(view: DataView, frame: number, size: number): void {
     const p = frame + FRAME_HEADER_SIZE;
-    const at = this.consumed + FRAME_HEADER_SIZE;
+    const at = this.consumed + FRAME_HEADER_SIZE; // consumed is the stream offset of this frame
     const count = view.getUint16(frame + 4, true);
     if (count === 0 || size - FRAME_HEADER_SIZE < MESSAGE_HEADER_SIZE + 6 || view.getUint16(p, true) !== HANDSHAKE_ID) {
       throw new ProtocolError('HANDSHAKE_EXPECTED', 'the stream does not start with a handshake', at);
