@@ -1,1 +1,7 @@
-export {};
+// @ebpf-net/reducer: the cluster service that turns collectors' sockets into flow time series.
+
+export { Reducer, type ReducerOptions, DEFAULT_LIMITS } from './reducer.js';
+export { LEVELS, type Level, parseLevels } from './aggregation/levels.js';
+export { flowMetrics, selfMetrics, RTT_BOUNDS_SECONDS } from './aggregation/metrics.js';
+export { renderExposition } from './outputs/prometheus/exposition.js';
+export type { IntervalReport, SeriesPoint, MetricDef, ReportSink, Labels, HistogramValue } from './outputs/report.js';

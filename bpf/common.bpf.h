@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * Shared by every ebpf-net .bpf.c: the maps, the knobs, the socket-id counter
+ * and small inline helpers.
+ *
+ * The maps, knobs and counter are DEFINED once, in maps.bpf.c (which defines
+ * EBPF_NET_DEFINE_GLOBALS before including this file), and declared `extern`
+ * in every other file. `bpftool gen object` (libbpf's static linker) resolves
+ * the extern maps and variables to that one definition, so all programs of
+ * ebpf_net.bpf.o share the same maps.
+ */
+#ifndef __EBPF_NET_COMMON_BPF_H
+#define __EBPF_NET_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "ebpf_net.h"
+
+/* vmlinux.h carries types, not #defines. */
+#define AF_INET      2
+#define AF_INET6     10
+#define IPPROTO_TCP  6
+#define IPPROTO_UDP  17
+#define MSG_PEEK     2
+#define E2BIG        7
+#define ENOMEM       12
+#define EEXIST       17
+
+/* TCP states (include/net/tcp_states.h) */
+#define TCP_ESTABLISHED  1
+#define TCP_SYN_SENT     2
+#define TCP_SYN_RECV     3
+#define TCP_FIN_WAIT1    4
+#define TCP_FIN_WAIT2    5
+#define TCP_TIME_WAIT    6
+#define TCP_CLOSE        7
+#define TCP_CLOSE_WAIT   8
+#define TCP_LAST_ACK     9
+#define TCP_LISTEN       10
+#define TCP_CLOSING      11
+#define TCP_NEW_SYN_RECV 12
+
+#ifdef EBPF_NET_DEFINE_GLOBALS
+#define __EN_GLOBAL
+#else
+#define __EN_GLOBAL extern
+#endif
+
+/* ---- knobs (.rodata, set by user space before load; defined in maps.bpf.c) ---- */
+/* 0 = every netns; else only sockets whose netns inode equals this value. */
+extern const volatile __u32 netns_filter;
+/* 1 = only sockets whose netns inode is a key of `netns_allowed`. */
+extern const volatile __u32 filter_netns;
+/* 0 = ignore TCP on send/recv (lifecycle still traced by its own programs). */
+extern const volatile __u32 trace_tcp;
+/* 0 = ignore UDP entirely (no entries, no stash, no per-remote counters). */
+extern const volatile __u32 trace_udp;
+/* 0 = no per-remote UDP counters (udp_remote stays empty). */
+extern const volatile __u32 udp_per_remote;
+/* 1 = emit the TCP close event at tcp:tcp_destroy_sock (catches a reset sent
+ * after CLOSE, and bytes read after CLOSE); 0 = emit at the ->CLOSE transition
+ * (use when tcp_destroy_sock cannot be attached). */
+extern const volatile __u32 close_at_destroy;
+
+/* ---- socket id sequence (.bss, defined in maps.bpf.c); ids are counter+1 ------- */
+extern __u64 socket_id_seq;
+
+/* ---- maps -------------------------------------------------------------------- */
+
+/* Lifecycle events: struct ebpf_net_sock_event / ebpf_net_proc_event. */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, EBPF_NET_EVENTS_BYTES);
+} events SEC(".maps");
+
+/* Per-socket counters, key = kernel struct sock pointer. */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EBPF_NET_SOCK_STATS_MAX);
+	__type(key, __u64);
+	__type(value, struct ebpf_net_sock_info);
+} sock_stats SEC(".maps");
+
+/* Per (UDP socket, remote) counters. */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EBPF_NET_UDP_REMOTE_MAX);
+	__type(key, struct ebpf_net_udp_remote_key);
+	__type(value, struct ebpf_net_udp_remote_stats);
+} udp_remote SEC(".maps");
+
+/* (netns, port) -> the process that called listen(); gives accepted sockets a pid. */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EBPF_NET_LISTENERS_MAX);
+	__type(key, struct ebpf_net_listener_key);
+	__type(value, struct ebpf_net_listener);
+} listeners SEC(".maps");
+
+/* Thread -> remote of the datagram being sent/received (cgroup sock_addr -> tracepoint). */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EBPF_NET_UDP_STASH_MAX);
+	__type(key, __u64);
+	__type(value, struct ebpf_net_udp_stash);
+} udp_stash SEC(".maps");
+
+/* UDP socket cookie -> sk pointer, so cgroup/sock_release can find the entry. */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EBPF_NET_UDP_COOKIES_MAX);
+	__type(key, __u64);
+	__type(value, __u64);
+} udp_cookies SEC(".maps");
+
+/* Allowed netns inodes when filter_netns = 1 (value unused, write 1). */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EBPF_NET_NETNS_ALLOWED_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} netns_allowed SEC(".maps");
+
+/* Loss counters, index = enum ebpf_net_loss_cause. */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EBPF_NET_LOSS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+/* Count one lost event / entry under its cause. */
+static __always_inline void count_drop(__u32 cause)
+{
+	__u64 *v = bpf_map_lookup_elem(&drops, &cause);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/* A map update failed: count it when the data is lost because the map is full. */
+static __always_inline void count_update_err(long err, __u32 cause)
+{
+	if (err == -E2BIG || err == -ENOMEM)
+		count_drop(cause);
+}
+
+static __always_inline __u64 next_socket_id(void)
+{
+	return __sync_fetch_and_add(&socket_id_seq, 1) + 1;
+}
+
+static __always_inline __u32 current_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+static __always_inline __u32 sk_netns(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/* Is this netns traced? Both knobs are rodata: when 0 the verifier drops the code. */
+static __always_inline bool netns_ok(__u32 netns)
+{
+	if (netns_filter && netns != netns_filter)
+		return false;
+	if (filter_netns && !bpf_map_lookup_elem(&netns_allowed, &netns))
+		return false;
+	return true;
+}
+
+static __always_inline bool netns_filtering(void)
+{
+	return netns_filter || filter_netns;
+}
+
+/* Write an IPv4 address (network order) as ::ffff:a.b.c.d. */
+static __always_inline void v4_mapped(__u8 *dst, __u32 be_addr)
+{
+	__u32 *d = (__u32 *)dst;
+
+	d[0] = 0;
+	d[1] = 0;
+	d[2] = bpf_htonl(0x0000ffff);
+	d[3] = be_addr;
+}
+
+/* Local and remote address/port of a socket, from struct sock. */
+static __always_inline void sk_read_addrs(const struct sock *sk, __u16 family,
+					  struct ebpf_net_sock_info *i)
+{
+	i->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	i->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		v4_mapped(i->saddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+		v4_mapped(i->daddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	} else {
+		bpf_core_read(i->saddr, sizeof(i->saddr), &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(i->daddr, sizeof(i->daddr), &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+/* Gauges of a TCP socket, read from struct tcp_sock (cheaper than tcp:tcp_probe). */
+static __always_inline void tcp_snapshot(const struct sock *sk, struct ebpf_net_sock_info *i)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+
+	i->segs_out = BPF_CORE_READ(tp, segs_out);
+	i->segs_in = BPF_CORE_READ(tp, segs_in);
+	i->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	i->snd_cwnd = BPF_CORE_READ(tp, snd_cwnd);
+}
+
+/* Copy a socket record into the ring buffer; a full ring buffer is counted. */
+static __always_inline void emit_sock_event(__u32 type, __u8 old_state, __u8 new_state,
+					    __u8 cause, __u64 sk,
+					    const struct ebpf_net_sock_info *info)
+{
+	struct ebpf_net_sock_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(EBPF_NET_LOSS_RINGBUF_FULL);
+		return;
+	}
+	e->type = type;
+	e->old_state = old_state;
+	e->new_state = new_state;
+	e->cause = cause;
+	e->_pad0 = 0;
+	e->sk = sk;
+	e->ts_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(&e->info, info, sizeof(e->info));
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * Insert a new socket entry. On success returns the map's copy; when the map
+ * is full the loss is counted, info->socket_id is set to 0 (untracked) and
+ * NULL is returned. When another CPU inserted first, returns that entry and
+ * sets *raced.
+ */
+static __always_inline struct ebpf_net_sock_info *
+sock_entry_insert(__u64 skp, struct ebpf_net_sock_info *info, bool *raced)
+{
+	long err = bpf_map_update_elem(&sock_stats, &skp, info, BPF_NOEXIST);
+
+	*raced = false;
+	if (err == -EEXIST) {
+		*raced = true;
+		return bpf_map_lookup_elem(&sock_stats, &skp);
+	}
+	if (err) {
+		count_update_err(err, EBPF_NET_LOSS_SOCKET_MAP);
+		info->socket_id = 0;
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&sock_stats, &skp);
+}
+
+/* Owner of a listening (netns, port), or NULL. */
+static __always_inline struct ebpf_net_listener *listener_lookup(__u32 netns, __u16 port)
+{
+	struct ebpf_net_listener_key k = { .netns = netns, .port = port };
+
+	return bpf_map_lookup_elem(&listeners, &k);
+}
+
+/*
+ * Close cause of a TCP entry, from its flags and sk_err.
+ * A reset we sent wins over a "received" one: tcp_reset() (which fires
+ * tcp_receive_reset) is also what the kernel calls to abort on data it then
+ * answers with a reset.
+ */
+static __always_inline __u8 tcp_close_cause(const struct ebpf_net_sock_info *e)
+{
+	__u32 f = e->flags;
+
+	if (!(f & EBPF_NET_F_ESTABLISHED)) {
+		if (f & EBPF_NET_F_RST_RECEIVED)
+			return EBPF_NET_CLOSE_REFUSED;
+		if (e->sk_err)
+			return EBPF_NET_CLOSE_SYN_TIMEOUT;
+		return EBPF_NET_CLOSE_CONNECT_ABORTED;
+	}
+	if (f & EBPF_NET_F_RST_SENT)
+		return EBPF_NET_CLOSE_RESET_SENT;
+	if (f & EBPF_NET_F_RST_RECEIVED)
+		return EBPF_NET_CLOSE_RESET_RECEIVED;
+	if (e->sk_err)
+		return EBPF_NET_CLOSE_ERROR;
+	return EBPF_NET_CLOSE_NORMAL;
+}
+
+/*
+ * Final record of a TCP entry: refresh the gauges, fix the cause, emit the
+ * close event (with the final counters, so nothing is lost between the last
+ * batch read and the delete), delete the entry.
+ */
+static __always_inline void tcp_entry_finalize(__u64 skp, const struct sock *sk,
+					       struct ebpf_net_sock_info *e)
+{
+	if (!e->close_ns) {
+		e->close_ns = bpf_ktime_get_ns();
+		e->close_old_state = e->state;
+		e->sk_err = BPF_CORE_READ(sk, sk_err);
+	}
+	tcp_snapshot(sk, e);
+	e->state = TCP_CLOSE;
+	e->cause = tcp_close_cause(e);
+	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, e->close_old_state, TCP_CLOSE, e->cause, skp, e);
+	bpf_map_delete_elem(&sock_stats, &skp);
+}
+
+#endif /* __EBPF_NET_COMMON_BPF_H */

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * Per-socket byte counters, aggregated in the kernel (sock_stats, udp_remote)
+ * and read by user space in batches:
+ *   sock:sock_send_length   every sendmsg on a socket (after the protocol ran)
+ *   sock:sock_recv_length   every recvmsg on a socket
+ *   tcp:tcp_retransmit_skb  retransmissions
+ * TCP gauges (segs, srtt, cwnd) are read from struct tcp_sock on send/recv.
+ * A socket without an entry (it existed before we started) gets one here,
+ * with a new id and an event, so user space learns its addresses.
+ */
+#include "common.bpf.h"
+
+/* TCP states in which a socket without an entry is a live connection. */
+static __always_inline bool tcp_live_state(__u8 state)
+{
+	switch (state) {
+	case TCP_ESTABLISHED:
+	case TCP_SYN_RECV:
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
+	case TCP_CLOSE_WAIT:
+	case TCP_LAST_ACK:
+	case TCP_CLOSING:
+		return true;
+	}
+	return false;
+}
+
+/*
+ * First send/recv on a socket we have no entry for: a UDP socket's first
+ * datagram, or a TCP connection that existed before the programs were loaded.
+ */
+static __always_inline struct ebpf_net_sock_info *
+sock_entry_create(struct sock *sk, __u64 skp, __u16 family, __u16 protocol)
+{
+	struct ebpf_net_sock_info info, *e;
+	struct ebpf_net_listener *l;
+	__u32 netns;
+	__u8 state;
+	bool raced;
+
+	/* Namespace filter */
+	netns = sk_netns(sk);
+	if (!netns_ok(netns))
+		return NULL;
+
+	/* TCP: only a live connection (a CLOSEd socket may still be read) */
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (protocol == IPPROTO_TCP && !tcp_live_state(state))
+		return NULL;
+
+	/* The entry, owned by the calling process */
+	__builtin_memset(&info, 0, sizeof(info));
+	info.socket_id = next_socket_id();
+	info.start_ns = bpf_ktime_get_ns();
+	info.last_update_ns = info.start_ns;
+	info.pid = current_tgid();
+	info.netns = netns;
+	info.family = family;
+	info.protocol = protocol;
+	info.state = state;
+	sk_read_addrs(sk, family, &info);
+	if (protocol == IPPROTO_TCP) {
+		info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PREEXISTING;
+		/* A local port someone listens on: we are the server side */
+		l = listener_lookup(netns, info.sport);
+		info.role = l ? EBPF_NET_ROLE_SERVER : EBPF_NET_ROLE_UNKNOWN;
+		tcp_snapshot(sk, &info);
+	} else {
+		/* Remember cookie -> sk, for cgroup/sock_release (UDP close). The
+		 * cookie exists when cgroup/sock_create or a sock_addr hook ran. */
+		__u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+
+		if (cookie)
+			bpf_map_update_elem(&udp_cookies, &cookie, &skp, BPF_ANY);
+	}
+
+	/* Insert; if another CPU won the race, use its entry (no event). When
+	 * the map is full the loss is counted and no event is sent: this runs
+	 * on every send/recv of such a socket and must not flood the ring */
+	e = sock_entry_insert(skp, &info, &raced);
+	if (raced || !e)
+		return e;
+	emit_sock_event(protocol == IPPROTO_TCP ? EBPF_NET_EV_TCP_EXISTING : EBPF_NET_EV_UDP_OPEN,
+			0, state, 0, skp, &info);
+	return e;
+}
+
+/*
+ * UDP per-remote counters. The remote is the datagram's (stashed by the
+ * cgroup sendmsg/recvmsg hook on this thread) or else the connected peer;
+ * unknown (all zero) when neither exists (recv() without a source address).
+ */
+static __always_inline void udp_count_remote(struct sock *sk, __u16 family,
+					     const struct ebpf_net_sock_info *e,
+					     const struct ebpf_net_udp_stash *stash,
+					     bool send, __u64 len, __u64 now)
+{
+	struct ebpf_net_udp_remote_key key;
+	struct ebpf_net_udp_remote_stats zero = {}, *v;
+	long err;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	key.socket_id = e->socket_id;
+	if (stash && stash->cookie == BPF_CORE_READ(sk, __sk_common.skc_cookie.counter)) {
+		/* Remote of this very datagram */
+		__builtin_memcpy(key.raddr, stash->addr, 16);
+		key.rport = stash->port;
+	} else {
+		/* Connected socket: the peer in the socket */
+		__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+
+		if (dport) {
+			key.rport = dport;
+			if (family == AF_INET)
+				v4_mapped(key.raddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+			else
+				bpf_core_read(key.raddr, 16, &sk->__sk_common.skc_v6_daddr);
+		}
+	}
+
+	v = bpf_map_lookup_elem(&udp_remote, &key);
+	if (!v) {
+		err = bpf_map_update_elem(&udp_remote, &key, &zero, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			count_update_err(err, EBPF_NET_LOSS_SOCKET_MAP);
+			return;
+		}
+		v = bpf_map_lookup_elem(&udp_remote, &key);
+		if (!v)
+			return;
+	}
+	if (send) {
+		__sync_fetch_and_add(&v->bytes_sent, len);
+		__sync_fetch_and_add(&v->packets_sent, 1);
+	} else {
+		__sync_fetch_and_add(&v->bytes_received, len);
+		__sync_fetch_and_add(&v->packets_received, 1);
+	}
+	v->last_update_ns = now;
+}
+
+/* The owner of an accepted socket was a guess (the listener's): the process
+ * doing I/O on it now is the real one. */
+static __always_inline void confirm_pid(struct ebpf_net_sock_info *e, __u64 skp)
+{
+	__u32 tgid = current_tgid();
+	__u32 old = e->pid;
+
+	e->pid = tgid;
+	__sync_fetch_and_and(&e->flags, ~EBPF_NET_F_PID_TENTATIVE);
+	if (old != tgid)
+		emit_sock_event(EBPF_NET_EV_SOCK_PID, e->state, e->state, 0, skp, e);
+}
+
+static __always_inline int on_msg(struct trace_event_raw_sock_msg_length *ctx, bool send)
+{
+	struct ebpf_net_udp_stash stash, *s;
+	struct ebpf_net_sock_info *e;
+	struct sock *sk = ctx->sk;
+	__u64 skp = (__u64)ctx->sk;
+	__u16 protocol = ctx->protocol;
+	__u16 family = ctx->family;
+	bool have_stash = false;
+	int ret = ctx->ret;
+	__u64 now, tid;
+
+	/* Internet sockets only (AF_UNIX traffic also fires these tracepoints) */
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+
+	/* Protocol: TCP, or UDP (whose stash is consumed whatever happens next) */
+	if (protocol == IPPROTO_TCP) {
+		if (!trace_tcp)
+			return 0;
+	} else {
+		if (!trace_udp)
+			return 0;
+		tid = bpf_get_current_pid_tgid();
+		s = bpf_map_lookup_elem(&udp_stash, &tid);
+		if (s) {
+			stash = *s;
+			have_stash = true;
+			bpf_map_delete_elem(&udp_stash, &tid);
+		}
+		if (protocol != IPPROTO_UDP)
+			return 0;
+	}
+
+	/* Only data that moved: no errors, no empty reads, no MSG_PEEK */
+	if (ret <= 0)
+		return 0;
+	if (!send && (ctx->flags & MSG_PEEK))
+		return 0;
+
+	/* Entry of the socket, created on first sight */
+	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	if (!e) {
+		e = sock_entry_create(sk, skp, family, protocol);
+		if (!e)
+			return 0;
+	}
+
+	/* Counters */
+	now = bpf_ktime_get_ns();
+	if (send) {
+		__sync_fetch_and_add(&e->bytes_sent, (__u64)ret);
+		__sync_fetch_and_add(&e->send_calls, 1);
+	} else {
+		__sync_fetch_and_add(&e->bytes_received, (__u64)ret);
+		__sync_fetch_and_add(&e->recv_calls, 1);
+	}
+	e->last_update_ns = now;
+
+	if (protocol == IPPROTO_TCP) {
+		/* TCP gauges, and the owner of an accepted socket */
+		tcp_snapshot(sk, e);
+		if (e->flags & EBPF_NET_F_PID_TENTATIVE)
+			confirm_pid(e, skp);
+	} else if (udp_per_remote) {
+		/* UDP: per remote */
+		udp_count_remote(sk, family, e, have_stash ? &stash : NULL, send, ret, now);
+	}
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_send_length")
+int sock_send(struct trace_event_raw_sock_msg_length *ctx)
+{
+	return on_msg(ctx, true);
+}
+
+SEC("tracepoint/sock/sock_recv_length")
+int sock_recv(struct trace_event_raw_sock_msg_length *ctx)
+{
+	return on_msg(ctx, false);
+}
+
+/* A retransmitted skb (err != 0: the retransmit failed, nothing was sent). */
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int tcp_retrans(struct trace_event_raw_tcp_retransmit_skb *ctx)
+{
+	__u64 skp = (__u64)ctx->skaddr;
+	struct ebpf_net_sock_info *e;
+
+	if (bpf_core_field_exists(ctx->err) && ctx->err)
+		return 0;
+	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	if (!e)
+		return 0;
+	__sync_fetch_and_add(&e->retransmits, 1);
+	return 0;
+}

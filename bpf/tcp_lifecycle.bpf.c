@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * TCP socket lifecycle, from stable tracepoints only:
+ *   sock:inet_sock_set_state  connect / accept / established / listen / close
+ *   tcp:tcp_receive_reset     marks the entry (cause: refused / reset received)
+ *   tcp:tcp_send_reset        marks the entry (cause: reset sent)
+ *   tcp:tcp_destroy_sock      the socket is freed: final close event, delete
+ *
+ * Why the close event waits for tcp_destroy_sock (knob close_at_destroy = 1):
+ * on a user abort (close() with unread data, SO_LINGER 0, tcp_disconnect) the
+ * kernel moves the socket to CLOSE *before* it sends the reset, and an
+ * application can still read queued bytes from a CLOSEd socket whose fd it
+ * holds. ->CLOSE records the close (close_ns, old state, sk_err, flag CLOSED);
+ * destroy emits. For an orphaned socket (the usual case) destroy runs right
+ * after ->CLOSE in the same call; otherwise when the application closes its
+ * fd. The event's info.close_ns is the time of the ->CLOSE transition.
+ */
+#include "common.bpf.h"
+
+/* Address/ports/family of the tracepoint record into an entry. */
+static __always_inline void addrs_from_ctx(const struct trace_event_raw_inet_sock_set_state *ctx,
+					   struct ebpf_net_sock_info *i)
+{
+	i->family = ctx->family;
+	i->sport = ctx->sport;
+	i->dport = ctx->dport;
+	/* The arrays are copied with bpf_core_read: the verifier refuses a
+	 * load through a ctx pointer moved by a computed offset */
+	if (ctx->family == AF_INET) {
+		__u32 s = 0, d = 0;
+
+		bpf_core_read(&s, 4, &ctx->saddr);
+		bpf_core_read(&d, 4, &ctx->daddr);
+		v4_mapped(i->saddr, s);
+		v4_mapped(i->daddr, d);
+	} else {
+		bpf_core_read(i->saddr, 16, &ctx->saddr_v6);
+		bpf_core_read(i->daddr, 16, &ctx->daddr_v6);
+	}
+}
+
+/* A fresh TCP entry on the stack. */
+static __always_inline void tcp_info_init(struct ebpf_net_sock_info *i,
+					  const struct trace_event_raw_inet_sock_set_state *ctx,
+					  __u32 netns, __u64 now)
+{
+	__builtin_memset(i, 0, sizeof(*i));
+	i->socket_id = next_socket_id();
+	i->start_ns = now;
+	i->last_update_ns = now;
+	i->netns = netns;
+	i->protocol = IPPROTO_TCP;
+	i->state = ctx->newstate;
+	addrs_from_ctx(ctx, i);
+}
+
+/* CLOSE -> SYN_SENT: connect() started, in the caller's context. */
+static __always_inline void on_connect(const struct trace_event_raw_inet_sock_set_state *ctx,
+				       const struct sock *sk, __u64 skp)
+{
+	struct ebpf_net_sock_info info, *old;
+	bool raced;
+	__u32 netns;
+
+	/* Check the socket's namespace */
+	netns = sk_netns(sk);
+	if (!netns_ok(netns))
+		return;
+
+	/* A socket reused for a new connect() (after a failed connect or a
+	 * disconnect): close out the previous connection first */
+	old = bpf_map_lookup_elem(&sock_stats, &skp);
+	if (old)
+		tcp_entry_finalize(skp, sk, old);
+
+	/* New entry: client, pid of the caller (sport is often still 0 here:
+	 * the kernel picks the ephemeral port after this transition) */
+	tcp_info_init(&info, ctx, netns, bpf_ktime_get_ns());
+	info.pid = current_tgid();
+	info.role = EBPF_NET_ROLE_CLIENT;
+	sock_entry_insert(skp, &info, &raced);
+	emit_sock_event(EBPF_NET_EV_TCP_CONNECT, ctx->oldstate, ctx->newstate, 0, skp, &info);
+}
+
+/* SYN_SENT -> ESTABLISHED: the client's handshake completed (softirq). */
+static __always_inline void on_client_established(const struct trace_event_raw_inet_sock_set_state *ctx,
+						  const struct sock *sk, __u64 skp)
+{
+	struct ebpf_net_sock_info info, *e;
+	bool raced;
+	__u32 netns;
+
+	/* Known entry: complete its 4-tuple (the local port is known now) */
+	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	if (e) {
+		addrs_from_ctx(ctx, e);
+		e->state = TCP_ESTABLISHED;
+		e->last_update_ns = bpf_ktime_get_ns();
+		__sync_fetch_and_or(&e->flags, EBPF_NET_F_ESTABLISHED);
+		emit_sock_event(EBPF_NET_EV_TCP_ESTABLISHED, ctx->oldstate, ctx->newstate, 0, skp, e);
+		return;
+	}
+
+	/* Unknown (its connect was not seen): create it, pid unknown until the
+	 * first send/recv */
+	netns = sk_netns(sk);
+	if (!netns_ok(netns))
+		return;
+	tcp_info_init(&info, ctx, netns, bpf_ktime_get_ns());
+	info.role = EBPF_NET_ROLE_CLIENT;
+	info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PID_TENTATIVE;
+	sock_entry_insert(skp, &info, &raced);
+	emit_sock_event(EBPF_NET_EV_TCP_ESTABLISHED, ctx->oldstate, ctx->newstate, 0, skp, &info);
+}
+
+/* SYN_RECV -> ESTABLISHED: a server-side child socket (softirq, pid unknown). */
+static __always_inline void on_server_established(const struct trace_event_raw_inet_sock_set_state *ctx,
+						  const struct sock *sk, __u64 skp)
+{
+	struct ebpf_net_sock_info info, *e;
+	struct ebpf_net_listener *l;
+	bool raced;
+	__u32 netns;
+
+	netns = sk_netns(sk);
+
+	/* Already known (TCP Fast Open: data flowed in SYN_RECV): it is a server */
+	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	if (e) {
+		addrs_from_ctx(ctx, e);
+		e->role = EBPF_NET_ROLE_SERVER;
+		e->state = TCP_ESTABLISHED;
+		__sync_fetch_and_or(&e->flags, EBPF_NET_F_ESTABLISHED);
+		emit_sock_event(EBPF_NET_EV_TCP_ACCEPT, ctx->oldstate, ctx->newstate, 0, skp, e);
+		return;
+	}
+	if (!netns_ok(netns))
+		return;
+
+	/* pid: the process that called listen() on this (netns, port); the
+	 * first send/recv confirms or corrects it (EBPF_NET_EV_SOCK_PID) */
+	tcp_info_init(&info, ctx, netns, bpf_ktime_get_ns());
+	info.role = EBPF_NET_ROLE_SERVER;
+	info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PID_TENTATIVE;
+	l = listener_lookup(netns, ctx->sport);
+	if (l)
+		info.pid = l->pid;
+	sock_entry_insert(skp, &info, &raced);
+	emit_sock_event(EBPF_NET_EV_TCP_ACCEPT, ctx->oldstate, ctx->newstate, 0, skp, &info);
+}
+
+/* -> LISTEN: remember who listens on (netns, port); emit a listen event. */
+static __always_inline void on_listen(const struct trace_event_raw_inet_sock_set_state *ctx,
+				      const struct sock *sk, __u64 skp)
+{
+	struct ebpf_net_listener_key k = {};
+	struct ebpf_net_listener v = {};
+	struct ebpf_net_sock_info info;
+	__u32 netns;
+	long err;
+
+	netns = sk_netns(sk);
+	if (!netns_ok(netns))
+		return;
+
+	/* Owner of the port (listen() runs in the caller's context) */
+	k.netns = netns;
+	k.port = ctx->sport;
+	v.sk = skp;
+	v.pid = current_tgid();
+	err = bpf_map_update_elem(&listeners, &k, &v, BPF_ANY);
+	count_update_err(err, EBPF_NET_LOSS_SOCKET_MAP);
+
+	/* Listen event: not a tracked socket (socket_id 0) */
+	__builtin_memset(&info, 0, sizeof(info));
+	info.pid = v.pid;
+	info.netns = netns;
+	info.protocol = IPPROTO_TCP;
+	info.role = EBPF_NET_ROLE_LISTENER;
+	info.state = TCP_LISTEN;
+	info.start_ns = bpf_ktime_get_ns();
+	addrs_from_ctx(ctx, &info);
+	emit_sock_event(EBPF_NET_EV_TCP_LISTEN, ctx->oldstate, ctx->newstate, 0, skp, &info);
+}
+
+/* LISTEN -> CLOSE: forget the port owner if it is this socket; emit. */
+static __always_inline void on_listen_close(const struct trace_event_raw_inet_sock_set_state *ctx,
+					    const struct sock *sk, __u64 skp)
+{
+	struct ebpf_net_listener_key k = {};
+	struct ebpf_net_sock_info info;
+	struct ebpf_net_listener *l;
+	__u32 netns, pid;
+
+	netns = sk_netns(sk);
+	if (!netns_ok(netns))
+		return;
+
+	/* Delete the owner entry only if it is ours (SO_REUSEPORT siblings) */
+	pid = current_tgid();
+	k.netns = netns;
+	k.port = ctx->sport;
+	l = bpf_map_lookup_elem(&listeners, &k);
+	if (l && l->sk == skp) {
+		pid = l->pid;
+		bpf_map_delete_elem(&listeners, &k);
+	}
+
+	__builtin_memset(&info, 0, sizeof(info));
+	info.pid = pid;
+	info.netns = netns;
+	info.protocol = IPPROTO_TCP;
+	info.role = EBPF_NET_ROLE_LISTENER;
+	info.state = TCP_CLOSE;
+	info.close_ns = bpf_ktime_get_ns();
+	addrs_from_ctx(ctx, &info);
+	emit_sock_event(EBPF_NET_EV_TCP_LISTEN_CLOSE, ctx->oldstate, ctx->newstate, 0, skp, &info);
+}
+
+/* Connection states: a socket in one of these carried a connection. */
+static __always_inline bool was_connection(int state)
+{
+	switch (state) {
+	case TCP_ESTABLISHED:
+	case TCP_SYN_SENT:
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
+	case TCP_CLOSE_WAIT:
+	case TCP_LAST_ACK:
+	case TCP_CLOSING:
+		return true;
+	}
+	return false;
+}
+
+/* X -> CLOSE (X != LISTEN). */
+static __always_inline void on_close(const struct trace_event_raw_inet_sock_set_state *ctx,
+				     const struct sock *sk, __u64 skp)
+{
+	struct ebpf_net_sock_info info, *e;
+	__u32 netns;
+
+	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	if (e) {
+		/* Record the close; the full 4-tuple is known now even for a
+		 * connect that never completed */
+		addrs_from_ctx(ctx, e);
+		e->close_ns = bpf_ktime_get_ns();
+		e->last_update_ns = e->close_ns;
+		e->close_old_state = ctx->oldstate;
+		e->sk_err = BPF_CORE_READ(sk, sk_err);
+		e->state = TCP_CLOSE;
+		__sync_fetch_and_or(&e->flags, EBPF_NET_F_CLOSED);
+		tcp_snapshot(sk, e);
+		/* Emit now only if configured so; else at tcp_destroy_sock */
+		if (!close_at_destroy)
+			tcp_entry_finalize(skp, sk, e);
+		return;
+	}
+
+	/* Untracked connection (existed before us, or the map was full): still
+	 * report the close with its 4-tuple, socket_id 0 */
+	if (!was_connection(ctx->oldstate))
+		return;
+	netns = sk_netns(sk);
+	if (!netns_ok(netns))
+		return;
+	__builtin_memset(&info, 0, sizeof(info));
+	info.netns = netns;
+	info.protocol = IPPROTO_TCP;
+	info.state = TCP_CLOSE;
+	info.close_old_state = ctx->oldstate;
+	info.close_ns = bpf_ktime_get_ns();
+	info.sk_err = BPF_CORE_READ(sk, sk_err);
+	if (ctx->oldstate != TCP_SYN_SENT)
+		info.flags = EBPF_NET_F_ESTABLISHED;
+	info.flags |= EBPF_NET_F_CLOSED;
+	addrs_from_ctx(ctx, &info);
+	tcp_snapshot(sk, &info);
+	info.cause = tcp_close_cause(&info);
+	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, ctx->oldstate, ctx->newstate, info.cause, skp, &info);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	const struct sock *sk = ctx->skaddr;
+	__u64 skp = (__u64)ctx->skaddr;
+	int oldstate = ctx->oldstate;
+	int newstate = ctx->newstate;
+	struct ebpf_net_sock_info *e;
+
+	/* TCP only (the tracepoint also fires for SCTP, MPTCP) */
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+
+	/* Dispatch on the transition */
+	if (newstate == TCP_SYN_SENT) {
+		on_connect(ctx, sk, skp);
+	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
+		on_client_established(ctx, sk, skp);
+	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
+		on_server_established(ctx, sk, skp);
+	} else if (newstate == TCP_LISTEN) {
+		on_listen(ctx, sk, skp);
+	} else if (newstate == TCP_CLOSE && oldstate == TCP_LISTEN) {
+		on_listen_close(ctx, sk, skp);
+	} else if (newstate == TCP_CLOSE) {
+		on_close(ctx, sk, skp);
+	} else {
+		/* Any other move (FIN_WAIT1, CLOSE_WAIT, ...): keep the state current */
+		e = bpf_map_lookup_elem(&sock_stats, &skp);
+		if (e) {
+			e->state = newstate;
+			e->last_update_ns = bpf_ktime_get_ns();
+		}
+	}
+	return 0;
+}
+
+/* The peer sent a reset (also called by the kernel to abort on data). */
+SEC("tracepoint/tcp/tcp_receive_reset")
+int tcp_rst_rx(struct trace_event_raw_tcp_event_sk *ctx)
+{
+	__u64 skp = (__u64)ctx->skaddr;
+	struct ebpf_net_sock_info *e;
+
+	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	if (!e)
+		return 0;
+	__sync_fetch_and_or(&e->flags, EBPF_NET_F_RST_RECEIVED);
+	__sync_fetch_and_add(&e->resets_received, 1);
+	return 0;
+}
+
+/* This end sent a reset (skaddr is NULL for a reset with no socket). */
+SEC("tracepoint/tcp/tcp_send_reset")
+int tcp_rst_tx(struct trace_event_raw_tcp_send_reset *ctx)
+{
+	__u64 skp = (__u64)ctx->skaddr;
+	struct ebpf_net_sock_info *e;
+
+	if (!skp)
+		return 0;
+	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	if (!e)
+		return 0;
+	__sync_fetch_and_or(&e->flags, EBPF_NET_F_RST_SENT);
+	__sync_fetch_and_add(&e->resets_sent, 1);
+	return 0;
+}
+
+/* The socket is being freed: emit its close event and delete it. */
+SEC("tracepoint/tcp/tcp_destroy_sock")
+int tcp_destroy(struct trace_event_raw_tcp_event_sk *ctx)
+{
+	const struct sock *sk = ctx->skaddr;
+	__u64 skp = (__u64)ctx->skaddr;
+	struct ebpf_net_sock_info *e;
+
+	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	if (!e)
+		return 0;
+	tcp_entry_finalize(skp, sk, e);
+	return 0;
+}

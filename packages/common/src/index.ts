@@ -1,0 +1,3 @@
+export * from './logger.js';
+export * from './user-error.js';
+export * from './config.js';

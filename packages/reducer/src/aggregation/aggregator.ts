@@ -1,0 +1,161 @@
+// At the end of each interval, moves what every flow's ends did into the flow's series, at
+// each configured level, and resets the ends for the next interval. Each direction of a flow
+// is counted once: by its sender when observed, else by its receiver.
+
+import type { TcpFlow, UdpFlow } from '../flows/flow.js';
+import type { FlowTable } from '../flows/flow-table.js';
+import type { SeriesPoint } from '../outputs/report.js';
+import type { SocketEnd, UdpPeer } from '../state/entities.js';
+import type { NodeState } from '../state/node-state.js';
+import { type EndpointInfo, type Level, endpointValues, workloadOf } from './levels.js';
+import { type FlowSeries, SeriesStore } from './series.js';
+
+export interface AggregatorOptions {
+  levels: readonly Level[];
+  maxSeries: number;
+  /** A series that nothing fed for this many intervals is forgotten. */
+  seriesIdleIntervals: number;
+  /** A UDP address pair idle for this many intervals is forgotten. */
+  udpIdleIntervals: number;
+}
+
+export class Aggregator {
+  readonly series: SeriesStore;
+  /** Bumped when processes or containers change, so that flows resolve their labels again. */
+  private metadataEpoch = 0;
+
+  constructor(
+    private readonly flows: FlowTable,
+    /** The node a (non-loopback) address belongs to, when a collector reported it as local. */
+    private readonly nodeOfAddress: (addr: string) => NodeState | undefined,
+    private readonly options: AggregatorOptions,
+    onFirstOverflow: (level: Level) => void,
+  ) {
+    this.series = new SeriesStore(options.maxSeries, options.seriesIdleIntervals, onFirstOverflow);
+  }
+
+  metadataChanged(): void {
+    this.metadataEpoch++;
+  }
+
+  /** Appends this interval's points for every flow series to `out`. */
+  collect(out: SeriesPoint[]): void {
+    for (const flow of this.flows.tcp.values()) this.collectTcp(flow);
+    for (const flow of [...this.flows.udp.values()]) this.collectUdp(flow);
+    this.series.flush(out);
+  }
+
+  private collectTcp(flow: TcpFlow): void {
+    const c = flow.client;
+    const s = flow.server;
+    const c2sBytes = c ? c.bytesSent : s!.bytesReceived;
+    const s2cBytes = s ? s.bytesSent : c!.bytesReceived;
+    const c2sSegments = c ? c.segmentsSent : s!.segmentsReceived;
+    const s2cSegments = s ? s.segmentsSent : c!.segmentsReceived;
+    const open = flow.open;
+    const busy = open || c2sBytes + s2cBytes + flow.newConnections + flow.resets + flow.synTimeouts > 0;
+    const series = this.resolve(flow, () => (c ? this.endInfo(c) : this.addressInfo(flow.clientSide.addr)), () => (s ? this.endInfo(s) : this.addressInfo(flow.serverSide.addr)));
+    for (let i = 0; i < series.length; i += 2) {
+      const cs = series[i]!;
+      const sc = series[i + 1]!;
+      cs.hasTcp = sc.hasTcp = true;
+      cs.tcpBytes.add(c2sBytes);
+      sc.tcpBytes.add(s2cBytes);
+      cs.tcpSegments.add(c2sSegments);
+      sc.tcpSegments.add(s2cSegments);
+      if (c) cs.tcpRetrans.add(c.retransmits);
+      if (s) sc.tcpRetrans.add(s.retransmits);
+      cs.tcpNewSockets.add(flow.newConnections);
+      cs.tcpResets.add(flow.resets);
+      cs.tcpSynTimeouts.add(flow.synTimeouts);
+      if (open) cs.active++;
+      if (c && c.srttUs > 0) cs.rtt.observe(c.srttUs / 1e6);
+      if (s && s.srttUs > 0) sc.rtt.observe(s.srttUs / 1e6);
+      if (busy) cs.touched = sc.touched = true;
+    }
+    if (c) resetEnd(c);
+    if (s) resetEnd(s);
+    flow.newConnections = flow.resets = flow.synTimeouts = 0;
+  }
+
+  private collectUdp(flow: UdpFlow): void {
+    const a = flow.a;
+    const b = flow.b;
+    const a2bBytes = a ? a.bytesSent : b!.bytesReceived;
+    const b2aBytes = b ? b.bytesSent : a!.bytesReceived;
+    const a2bPackets = a ? a.packetsSent : b!.packetsReceived;
+    const b2aPackets = b ? b.packetsSent : a!.packetsReceived;
+    if (a2bPackets + b2aPackets === 0) {
+      if (++flow.idleIntervals >= this.options.udpIdleIntervals) {
+        if (a) this.forgetUdpPeer(a);
+        if (b) this.forgetUdpPeer(b);
+      }
+      return;
+    }
+    flow.idleIntervals = 0;
+    const series = this.resolve(flow, () => (a ? this.endInfo(a.socket) : this.addressInfo(flow.sideA.addr)), () => (b ? this.endInfo(b.socket) : this.addressInfo(flow.sideB.addr)));
+    for (let i = 0; i < series.length; i += 2) {
+      const ab = series[i]!;
+      const ba = series[i + 1]!;
+      ab.hasUdp = ba.hasUdp = true;
+      ab.udpBytes.add(a2bBytes);
+      ba.udpBytes.add(b2aBytes);
+      ab.udpPackets.add(a2bPackets);
+      ba.udpPackets.add(b2aPackets);
+      ab.touched = ba.touched = true;
+    }
+    if (a) resetUdpPeer(a);
+    if (b) resetUdpPeer(b);
+  }
+
+  /** The flow's series, two per level (forward, backward), resolved again when labels may have changed. */
+  private resolve(flow: TcpFlow | UdpFlow, first: () => EndpointInfo, second: () => EndpointInfo): FlowSeries[] {
+    const cache = flow.series;
+    const entries = cache.entries as FlowSeries[];
+    if (cache.epoch === this.metadataEpoch && !entries.some((s) => s.evicted)) return entries;
+    const x = first();
+    const y = second();
+    const out: FlowSeries[] = [];
+    for (const level of this.options.levels) {
+      const xv = endpointValues(level, x);
+      const yv = endpointValues(level, y);
+      out.push(this.series.get(level, xv, yv), this.series.get(level, yv, xv));
+    }
+    cache.entries = out;
+    cache.epoch = this.metadataEpoch;
+    return out;
+  }
+
+  private endInfo(end: SocketEnd): EndpointInfo {
+    const node = end.node;
+    const proc = node.processes.get(end.pid);
+    const container = proc ? node.containers.get(proc.cgroupId) : undefined;
+    const process = proc?.comm ?? '';
+    return {
+      node: node.hostname,
+      process,
+      container: container?.name ?? '',
+      namespace: container?.podNamespace ?? '',
+      workload: workloadOf(container?.podName ?? '') || container?.name || process || node.hostname,
+    };
+  }
+
+  /** An end no collector reported: named by the node that owns its address, else by the address. */
+  private addressInfo(addr: string): EndpointInfo {
+    const node = this.nodeOfAddress(addr)?.hostname ?? addr;
+    return { node, process: '', container: '', namespace: '', workload: node };
+  }
+
+  private forgetUdpPeer(peer: UdpPeer): void {
+    this.flows.detachUdp(peer);
+    peer.socket.udpPeers?.delete(`${peer.remoteAddr}|${peer.remotePort}`);
+  }
+}
+
+function resetEnd(end: SocketEnd): void {
+  end.bytesSent = end.bytesReceived = end.segmentsSent = end.segmentsReceived = end.retransmits = end.srttUs = 0;
+}
+
+function resetUdpPeer(peer: UdpPeer): void {
+  peer.bytesSent = peer.bytesReceived = peer.packetsSent = peer.packetsReceived = 0;
+}

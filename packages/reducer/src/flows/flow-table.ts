@@ -1,0 +1,102 @@
+// Matching: puts each socket end into the flow it belongs to, so that the client end and the
+// server end of a connection, reported by one collector or two, meet in one flow.
+
+import { SocketRole } from '@ebpf-net/protocol';
+import { BoundedMap, type DropCounts } from '../state/bounded-map.js';
+import type { SocketEnd, UdpPeer } from '../state/entities.js';
+import { type Address, TcpFlow, UdpFlow, flowScope } from './flow.js';
+
+export interface FlowLimits {
+  tcpFlows: number;
+  udpFlows: number;
+}
+
+export class FlowTable {
+  readonly tcp: BoundedMap<string, TcpFlow>;
+  readonly udp: BoundedMap<string, UdpFlow>;
+  /** Ends refused because their flow already had an open end on that side (a socket seen twice). */
+  duplicateEnds = 0;
+
+  constructor(limits: FlowLimits, drops: DropCounts) {
+    this.tcp = new BoundedMap('tcp_flows', limits.tcpFlows, drops);
+    this.udp = new BoundedMap('udp_flows', limits.udpFlows, drops);
+  }
+
+  /** Puts a TCP end whose addresses are known into its flow. Returns the flow, or undefined if refused. */
+  attachTcp(end: SocketEnd): TcpFlow | undefined {
+    if (end.flow) return end.flow;
+    const isClient = roleOf(end) === SocketRole.CLIENT;
+    const local = { addr: end.localAddr, port: end.localPort };
+    const remote = { addr: end.remoteAddr, port: end.remotePort };
+    const client = isClient ? local : remote;
+    const server = isClient ? remote : local;
+    const key = `${flowScope(end.node, client.addr, server.addr)}${client.addr}|${client.port}|${server.addr}|${server.port}`;
+    let flow = this.tcp.get(key);
+    if (!flow) {
+      flow = new TcpFlow(key, client, server);
+      if (!this.tcp.set(key, flow)) return undefined;
+    }
+    const current = isClient ? flow.client : flow.server;
+    if (current && current !== end && !current.closed) {
+      this.duplicateEnds++;
+      return undefined;
+    }
+    if (isClient) flow.client = end;
+    else flow.server = end;
+    end.flow = flow;
+    return flow;
+  }
+
+  /** Takes a TCP end out of its flow; a flow left with no end is forgotten. */
+  detachTcp(end: SocketEnd): void {
+    const flow = end.flow;
+    if (!flow) return;
+    if (flow.client === end) flow.client = undefined;
+    if (flow.server === end) flow.server = undefined;
+    end.flow = undefined;
+    if (!flow.client && !flow.server) this.tcp.delete(flow.key);
+  }
+
+  attachUdp(peer: UdpPeer): UdpFlow | undefined {
+    if (peer.flow) return peer.flow;
+    const local: Address = { addr: peer.socket.localAddr, port: peer.socket.localPort };
+    const remote: Address = { addr: peer.remoteAddr, port: peer.remotePort };
+    const localFirst = compareAddress(local, remote) <= 0;
+    const [a, b] = localFirst ? [local, remote] : [remote, local];
+    const key = `${flowScope(peer.socket.node, a.addr, b.addr)}${a.addr}|${a.port}|${b.addr}|${b.port}`;
+    let flow = this.udp.get(key);
+    if (!flow) {
+      flow = new UdpFlow(key, a, b);
+      if (!this.udp.set(key, flow)) return undefined;
+    }
+    const current = localFirst ? flow.a : flow.b;
+    if (current && current !== peer) {
+      this.duplicateEnds++;
+      return undefined;
+    }
+    if (localFirst) flow.a = peer;
+    else flow.b = peer;
+    peer.flow = flow;
+    return flow;
+  }
+
+  detachUdp(peer: UdpPeer): void {
+    const flow = peer.flow;
+    if (!flow) return;
+    if (flow.a === peer) flow.a = undefined;
+    if (flow.b === peer) flow.b = undefined;
+    peer.flow = undefined;
+    if (!flow.a && !flow.b) this.udp.delete(flow.key);
+  }
+}
+
+/** The end's role, or a guess for sockets found at startup: the lower port is the server's. */
+export function roleOf(end: SocketEnd): number {
+  if (end.role !== SocketRole.UNKNOWN) return end.role;
+  return end.localPort < end.remotePort ? SocketRole.SERVER : SocketRole.CLIENT;
+}
+
+function compareAddress(x: Address, y: Address): number {
+  if (x.addr !== y.addr) return x.addr < y.addr ? -1 : 1;
+  return x.port - y.port;
+}

@@ -1,0 +1,247 @@
+// Everything one collector reported about its node, kept in bounded tables, and the message
+// handlers that keep it up to date. After a reconnect the collector sends a snapshot: what was
+// not reported again between snapshotBegin and snapshotEnd is gone.
+
+import { CloseCause, EntityFlags, type MessageName, type MessageOf, SocketProtocol } from '@ebpf-net/protocol';
+import type { FlowTable } from '../flows/flow-table.js';
+import { BoundedMap, type DropCounts } from './bounded-map.js';
+import { type ContainerInfo, type ProcessInfo, SocketEnd, UdpPeer } from './entities.js';
+
+type Msg<N extends MessageName> = Readonly<MessageOf<N>>;
+
+export interface NodeLimits {
+  socketsPerNode: number;
+  processesPerNode: number;
+  containersPerNode: number;
+  udpPeersPerSocket: number;
+}
+
+/** Who the node is, from its collector's handshake. */
+export interface NodeIdentity {
+  nodeId: string;
+  hostname: string;
+  sessionId: number;
+  kernelRelease: string;
+  collectorVersion: string;
+  probes: string[];
+}
+
+/** Callbacks from a node to the reducer-wide state. */
+export interface NodeContext {
+  readonly flows: FlowTable;
+  readonly drops: DropCounts;
+  /** Labels derived from processes and containers may have changed. */
+  metadataChanged(): void;
+  /** A local address of this node, learned from its sockets (names peers seen only from the other side). */
+  learnAddress(addr: string, node: NodeState): void;
+}
+
+export class NodeState {
+  readonly nodeId: string;
+  identity: NodeIdentity;
+  readonly processes: BoundedMap<number, ProcessInfo>;
+  readonly containers: BoundedMap<number, ContainerInfo>;
+  readonly sockets: BoundedMap<number, SocketEnd>;
+  /** Lost events the collector reported, by LossCause, since the reducer started. */
+  readonly lost = new Map<number, number>();
+  latestStats: Readonly<MessageOf<'collectorStats'>> | undefined;
+  connected = false;
+  disconnectedAtMs = 0;
+  /** Sockets closed or swept this interval; removed once the aggregator has taken their last deltas. */
+  private retired: SocketEnd[] = [];
+  private exited: number[] = [];
+  private generation = 0;
+
+  constructor(
+    identity: NodeIdentity,
+    private readonly ctx: NodeContext,
+    private readonly limits: NodeLimits,
+  ) {
+    this.nodeId = identity.nodeId;
+    this.identity = identity;
+    this.processes = new BoundedMap('processes', limits.processesPerNode, ctx.drops);
+    this.containers = new BoundedMap('containers', limits.containersPerNode, ctx.drops);
+    this.sockets = new BoundedMap('sockets', limits.socketsPerNode, ctx.drops);
+    ctx.drops.unknown_socket ??= 0;
+  }
+
+  get hostname(): string {
+    return this.identity.hostname;
+  }
+
+  // One method per message from the collector; the intake calls them.
+
+  snapshotBegin(): void {
+    this.generation++;
+  }
+
+  snapshotEnd(): void {
+    this.sweep();
+  }
+
+  processStart(m: Msg<'processStart'>): void {
+    this.processes.set(m.pid, { pid: m.pid, ppid: m.ppid, cgroupId: m.cgroupId, comm: m.comm, cmdline: m.cmdline, seen: this.generation });
+    this.ctx.metadataChanged();
+  }
+
+  processExit(m: Msg<'processExit'>): void {
+    this.exited.push(m.pid);
+  }
+
+  processCommChange(m: Msg<'processCommChange'>): void {
+    const p = this.processes.get(m.pid);
+    if (p) {
+      p.comm = m.comm;
+      this.ctx.metadataChanged();
+    }
+  }
+
+  containerInfo(m: Msg<'containerInfo'>): void {
+    const { cgroupId, runtime, containerId, name, image, podName, podNamespace, podUid } = m;
+    this.containers.set(cgroupId, { cgroupId, runtime, containerId, name, image, podName, podNamespace, podUid, seen: this.generation });
+    this.ctx.metadataChanged();
+  }
+
+  socketOpen(m: Msg<'socketOpen'>): void {
+    let end = this.sockets.get(m.socketId);
+    if (!end) {
+      end = new SocketEnd(this, m.socketId);
+      if (!this.sockets.set(m.socketId, end)) return;
+    }
+    end.pid = m.pid;
+    end.protocol = m.protocol;
+    end.family = m.family;
+    end.flags = m.flags;
+    end.seen = this.generation;
+  }
+
+  socketAddress(m: Msg<'socketAddress'>): void {
+    const end = this.sockets.get(m.socketId);
+    if (!end) {
+      this.ctx.drops.unknown_socket!++;
+      return;
+    }
+    end.seen = this.generation;
+    if (end.flow) return; // addresses of a TCP connection do not change
+    end.localAddr = m.localAddr;
+    end.remoteAddr = m.remoteAddr;
+    end.localPort = m.localPort;
+    end.remotePort = m.remotePort;
+    end.role = m.role;
+    this.ctx.learnAddress(m.localAddr, this);
+    if (end.protocol !== SocketProtocol.TCP) return;
+    const flow = this.ctx.flows.attachTcp(end);
+    if (flow && !flow.countedOpen && (end.flags & (EntityFlags.PREEXISTING | EntityFlags.SNAPSHOT)) === 0) {
+      flow.countedOpen = true;
+      flow.newConnections++;
+    }
+  }
+
+  socketStats(m: Msg<'socketStats'>): void {
+    const end = this.sockets.get(m.socketId);
+    if (end === undefined) {
+      this.ctx.drops.unknown_socket!++;
+      return;
+    }
+    end.bytesSent += m.bytesSent;
+    end.bytesReceived += m.bytesReceived;
+    end.segmentsSent += m.segmentsSent;
+    end.segmentsReceived += m.segmentsReceived;
+    end.retransmits += m.retransmits;
+    if (m.srttUs !== 0) end.srttUs = m.srttUs;
+  }
+
+  socketClose(m: Msg<'socketClose'>): void {
+    const end = this.sockets.get(m.socketId);
+    if (!end) {
+      this.ctx.drops.unknown_socket!++;
+      return;
+    }
+    if (end.closed) return;
+    end.closed = true;
+    const flow = end.flow;
+    if (flow && !flow.countedEnd) {
+      if (m.cause === CloseCause.SYN_TIMEOUT) {
+        flow.countedEnd = true;
+        flow.synTimeouts++;
+      } else if (m.cause === CloseCause.RESET_RECEIVED || m.cause === CloseCause.RESET_SENT || m.cause === CloseCause.REFUSED) {
+        flow.countedEnd = true;
+        flow.resets++;
+      }
+    }
+    this.retired.push(end);
+  }
+
+  udpStats(m: Msg<'udpStats'>): void {
+    const end = this.sockets.get(m.socketId);
+    if (!end) {
+      this.ctx.drops.unknown_socket!++;
+      return;
+    }
+    const peerKey = `${m.remoteAddr}|${m.remotePort}`;
+    end.udpPeers ??= new Map();
+    let peer = end.udpPeers.get(peerKey);
+    if (!peer) {
+      if (end.udpPeers.size >= this.limits.udpPeersPerSocket) {
+        this.ctx.drops.udp_peers = (this.ctx.drops.udp_peers ?? 0) + 1;
+        return;
+      }
+      peer = new UdpPeer(end, m.remoteAddr, m.remotePort);
+      end.udpPeers.set(peerKey, peer);
+      this.ctx.flows.attachUdp(peer);
+    }
+    peer.bytesSent += m.bytesSent;
+    peer.bytesReceived += m.bytesReceived;
+    peer.packetsSent += m.packetsSent;
+    peer.packetsReceived += m.packetsReceived;
+  }
+
+  lostEvents(m: Msg<'lostEvents'>): void {
+    this.lost.set(m.cause, (this.lost.get(m.cause) ?? 0) + m.count);
+  }
+
+  collectorStats(m: Msg<'collectorStats'>): void {
+    this.latestStats = { ...m };
+  }
+
+  /** After a snapshot: what was not reported again is gone. */
+  private sweep(): void {
+    for (const end of this.sockets.values()) {
+      if (end.seen < this.generation && !end.closed) {
+        end.closed = true;
+        this.retired.push(end);
+      }
+    }
+    for (const [pid, p] of this.processes.entries()) if (p.seen < this.generation) this.processes.delete(pid);
+    for (const [id, c] of this.containers.entries()) if (c.seen < this.generation) this.containers.delete(id);
+    this.ctx.metadataChanged();
+  }
+
+  /** Called by the aggregator once it has taken this interval's deltas: forgets what ended. */
+  endInterval(): void {
+    for (const end of this.retired) this.forgetSocket(end);
+    this.retired = [];
+    if (this.exited.length > 0) {
+      for (const pid of this.exited) this.processes.delete(pid);
+      this.exited = [];
+      this.ctx.metadataChanged();
+    }
+  }
+
+  /** Forgets everything (the collector restarted, or its grace period ran out). */
+  clear(): void {
+    for (const end of this.sockets.values()) this.forgetSocket(end);
+    this.sockets.clear();
+    this.processes.clear();
+    this.containers.clear();
+    this.retired = [];
+    this.exited = [];
+    this.ctx.metadataChanged();
+  }
+
+  private forgetSocket(end: SocketEnd): void {
+    this.ctx.flows.detachTcp(end);
+    if (end.udpPeers) for (const peer of end.udpPeers.values()) this.ctx.flows.detachUdp(peer);
+    if (this.sockets.get(end.socketId) === end) this.sockets.delete(end.socketId);
+  }
+}

@@ -1,0 +1,1 @@
+export { SyntheticCollector, type SyntheticCollectorOptions, type TcpEndSpec } from './synthetic-collector.js';

@@ -1,0 +1,322 @@
+// The reducer end to end over real TCP: synthetic collectors in, interval reports out.
+
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { CloseCause, EntityFlags, FrameEncoder, MAGIC, SocketProtocol } from '@ebpf-net/protocol';
+import type { Reducer } from '../src/index.js';
+import { SyntheticCollector } from '../src/testing/index.js';
+import { startReducer, valueOf, waitFor } from './support.js';
+
+const reducers: Reducer[] = [];
+after(async () => {
+  for (const r of reducers) await r.stop();
+});
+
+async function setup(overrides = {}) {
+  const reducer = await startReducer(overrides);
+  reducers.push(reducer);
+  const collector = (nodeId: string, sessionId = 1) => new SyntheticCollector({ port: reducer.intakePort, nodeId, hostname: nodeId, sessionId });
+  /** Waits until the reducer has applied `n` messages in all. */
+  const applied = (n: number) => waitFor(`${n} messages`, () => reducer.intake.stats.messages >= n);
+  return { reducer, collector, applied };
+}
+
+const clientEnd = { socketId: 1, pid: 100, local: '10.0.0.1', localPort: 40000, remote: '10.0.0.2', remotePort: 80, role: 'client' as const };
+const serverEnd = { socketId: 7, pid: 200, local: '10.0.0.2', localPort: 80, remote: '10.0.0.1', remotePort: 40000, role: 'server' as const };
+
+describe('matching', () => {
+  test('two collectors reporting the two ends of one connection give one flow with both sides', async () => {
+    const { reducer, collector, applied } = await setup();
+    const a = collector('node-a');
+    const b = collector('node-b');
+    await a.connect();
+    await b.connect();
+    a.openTcp(clientEnd, 'curl');
+    a.stats(1, 1000, 5000, 200);
+    b.openTcp(serverEnd, 'nginx');
+    b.stats(7, 5000, 1000, 300);
+    await a.flush();
+    await b.flush();
+    await applied(2 + 2 * 4);
+
+    assert.equal(reducer.flows.tcp.size, 1);
+    const flow = [...reducer.flows.tcp.values()][0]!;
+    assert.equal(flow.client?.node.nodeId, 'node-a');
+    assert.equal(flow.server?.node.nodeId, 'node-b');
+
+    const { points } = reducer.tick();
+    const forward = { aggregation: 'process', source_node: 'node-a', source_process: 'curl', dest_node: 'node-b', dest_process: 'nginx' };
+    const backward = { aggregation: 'process', source_node: 'node-b', source_process: 'nginx', dest_node: 'node-a', dest_process: 'curl' };
+    assert.equal(valueOf(points, 'tcp_bytes', forward), 1000);
+    assert.equal(valueOf(points, 'tcp_bytes', backward), 5000);
+    assert.equal(valueOf(points, 'tcp_new_sockets', forward), 1, 'one connection, counted once though both ends saw it');
+    assert.equal(valueOf(points, 'tcp_active', forward), 1);
+    assert.equal(valueOf(points, 'tcp_rtt_average_seconds', forward), 0.0002);
+    assert.equal(valueOf(points, 'tcp_rtt_average_seconds', backward), 0.0003);
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 1000);
+    await a.close();
+    await b.close();
+  });
+
+  test('an end with no partner is a flow to its peer address, counted from that one end', async () => {
+    const { reducer, collector, applied } = await setup();
+    const a = collector('node-a');
+    await a.connect();
+    a.openTcp(clientEnd, 'curl');
+    a.stats(1, 1000, 5000);
+    await a.flush();
+    await applied(1 + 4);
+    const { points } = reducer.tick();
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: '10.0.0.2' }), 1000);
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: '10.0.0.2', dest_node: 'node-a' }), 5000, "the peer's sending, as received here");
+    await a.close();
+  });
+
+  test('a peer address is named by the node that reported it as local', async () => {
+    const { reducer, collector, applied } = await setup();
+    const a = collector('node-a');
+    const b = collector('node-b');
+    await a.connect();
+    await b.connect();
+    b.openTcp({ ...serverEnd, socketId: 9, remote: '10.0.0.9', remotePort: 5555 }); // teaches 10.0.0.2 = node-b
+    a.openTcp(clientEnd);
+    a.stats(1, 10, 20);
+    await b.flush();
+    await a.flush();
+    await applied(2 + 3 + 4);
+    const { points } = reducer.tick();
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 10);
+    await a.close();
+    await b.close();
+  });
+
+  test('loopback flows of different nodes stay apart', async () => {
+    const { reducer, collector, applied } = await setup();
+    const lo = { local: '127.0.0.1', remote: '127.0.0.1' };
+    for (const node of ['node-a', 'node-b']) {
+      const c = collector(node);
+      await c.connect();
+      c.openTcp({ ...clientEnd, ...lo });
+      c.openTcp({ ...serverEnd, ...lo, remotePort: clientEnd.localPort, localPort: clientEnd.remotePort });
+      c.stats(clientEnd.socketId, 11, 22);
+      c.stats(serverEnd.socketId, 22, 11);
+      await c.flush();
+    }
+    await applied(2 + 2 * 8);
+    assert.equal(reducer.flows.tcp.size, 2);
+    const { points } = reducer.tick();
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-a' }), 11 + 22);
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-b', dest_node: 'node-b' }), 11 + 22);
+  });
+
+  test('UDP: both sides of an address pair meet, each direction counted once', async () => {
+    const { reducer, collector, applied } = await setup();
+    const a = collector('node-a');
+    const b = collector('node-b');
+    await a.connect();
+    await b.connect();
+    a.send('socketOpen', { socketId: 3, pid: 1, protocol: SocketProtocol.UDP, family: 2, flags: 0 });
+    a.send('socketAddress', { socketId: 3, localAddr: '10.0.0.1', remoteAddr: '0.0.0.0', localPort: 5353, remotePort: 0, role: 0 });
+    a.send('udpStats', { socketId: 3, remoteAddr: '10.0.0.2', remotePort: 53, bytesSent: 40, bytesReceived: 120, packetsSent: 1, packetsReceived: 1 });
+    b.send('socketOpen', { socketId: 4, pid: 2, protocol: SocketProtocol.UDP, family: 2, flags: 0 });
+    b.send('socketAddress', { socketId: 4, localAddr: '10.0.0.2', remoteAddr: '0.0.0.0', localPort: 53, remotePort: 0, role: 0 });
+    b.send('udpStats', { socketId: 4, remoteAddr: '10.0.0.1', remotePort: 5353, bytesSent: 120, bytesReceived: 40, packetsSent: 1, packetsReceived: 1 });
+    await a.flush();
+    await b.flush();
+    await applied(2 + 6);
+    assert.equal(reducer.flows.udp.size, 1);
+    const { points } = reducer.tick();
+    assert.equal(valueOf(points, 'udp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 40);
+    assert.equal(valueOf(points, 'udp_bytes', { aggregation: 'node', source_node: 'node-b', dest_node: 'node-a' }), 120);
+    assert.equal(valueOf(points, 'udp_packets', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 1);
+  });
+
+  test('resets and SYN timeouts are counted once per connection', async () => {
+    const { reducer, collector, applied } = await setup();
+    const a = collector('node-a');
+    const b = collector('node-b');
+    await a.connect();
+    await b.connect();
+    a.openTcp(clientEnd);
+    a.send('socketClose', { socketId: 1, cause: CloseCause.RESET_RECEIVED });
+    b.openTcp(serverEnd);
+    b.send('socketClose', { socketId: 7, cause: CloseCause.RESET_SENT });
+    a.openTcp({ ...clientEnd, socketId: 2, localPort: 40001, remote: '10.9.9.9' });
+    a.send('socketClose', { socketId: 2, cause: CloseCause.SYN_TIMEOUT });
+    await a.flush();
+    await b.flush();
+    await applied(2 + 4 + 4 + 4);
+    const { points } = reducer.tick();
+    assert.equal(valueOf(points, 'tcp_resets', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 1);
+    assert.equal(valueOf(points, 'tcp_syn_timeouts', { aggregation: 'node', source_node: 'node-a', dest_node: '10.9.9.9' }), 1);
+    assert.equal(valueOf(points, 'tcp_active', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 0);
+    reducer.tick();
+    assert.equal(reducer.flows.tcp.size, 0, 'closed flows are forgotten after the interval that counted them');
+  });
+});
+
+describe('many collectors', () => {
+  test('40 collectors with 25 connections each to one server node give exact totals', async () => {
+    const { reducer, collector, applied } = await setup({ levels: ['node'] });
+    const server = collector('server');
+    await server.connect();
+    const clients = Array.from({ length: 40 }, (_, k) => collector(`client-${k}`));
+    await Promise.all(clients.map((c) => c.connect()));
+    let messages = 41;
+    let serverSocket = 1000;
+    const expectedUp = new Map<string, number>();
+    const expectedDown = new Map<string, number>();
+    await Promise.all(
+      clients.map(async (c, k) => {
+        const addr = `10.1.${k}.1`;
+        for (let i = 0; i < 25; i++) {
+          const port = 30000 + i;
+          c.openTcp({ socketId: i + 1, pid: 10, local: addr, localPort: port, remote: '10.0.0.250', remotePort: 443, role: 'client' });
+          server.openTcp({ socketId: serverSocket++, pid: 20, local: '10.0.0.250', localPort: 443, remote: addr, remotePort: port, role: 'server' });
+          const up = 100 * (k + 1) + i;
+          const down = 7 * up;
+          c.stats(i + 1, up, down);
+          server.stats(serverSocket - 1, down, up);
+          expectedUp.set(c.options.nodeId, (expectedUp.get(c.options.nodeId) ?? 0) + up);
+          expectedDown.set(c.options.nodeId, (expectedDown.get(c.options.nodeId) ?? 0) + down);
+          messages += 8;
+        }
+        await c.flush();
+      }),
+    );
+    await server.flush();
+    await applied(messages);
+    assert.equal(reducer.flows.tcp.size, 1000);
+    const { points } = reducer.tick();
+    for (const c of clients) {
+      const id = c.options.nodeId;
+      assert.equal(valueOf(points, 'tcp_bytes', { source_node: id, dest_node: 'server' }), expectedUp.get(id));
+      assert.equal(valueOf(points, 'tcp_bytes', { source_node: 'server', dest_node: id }), expectedDown.get(id));
+      assert.equal(valueOf(points, 'tcp_active', { source_node: id, dest_node: 'server' }), 25);
+    }
+    assert.equal(valueOf(points, 'ebpf_net_reducer_collectors', {}), 41);
+    await Promise.all([server, ...clients].map((c) => c.close()));
+  });
+});
+
+describe('robustness', () => {
+  test('garbage and truncated streams from one peer leave the others unaffected', async () => {
+    const { reducer, collector, applied } = await setup();
+    const a = collector('node-a');
+    const b = collector('node-b');
+    const bad = collector('node-bad');
+    const truncated = collector('node-truncated');
+    await Promise.all([a.connect(), b.connect(), bad.connect(), truncated.connect()]);
+    a.openTcp(clientEnd);
+    b.openTcp(serverEnd);
+    await a.flush();
+    await b.flush();
+    await applied(4 + 6);
+
+    await bad.writeRaw(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await bad.closed();
+    assert.equal(reducer.intake.stats.decodeErrors.BAD_FRAME_SYNC, 1);
+    const half = new FrameEncoder();
+    half.write('heartbeat', { timestampMs: 1 });
+    await truncated.writeRaw(half.finish().subarray(0, 9));
+    truncated.destroy();
+
+    a.stats(1, 300, 400);
+    b.stats(7, 400, 300);
+    await a.flush();
+    await b.flush();
+    await applied(4 + 6 + 2);
+    const { points } = reducer.tick();
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 300);
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-b', dest_node: 'node-a' }), 400);
+    assert.equal(valueOf(points, 'ebpf_net_reducer_decode_errors', { code: 'BAD_FRAME_SYNC' }), 1);
+    await a.close();
+    await b.close();
+  });
+
+  test('another protocol version is refused and counted', async () => {
+    const { reducer } = await setup();
+    const c = new SyntheticCollector({ port: reducer.intakePort, nodeId: 'old' });
+    const encoder = new FrameEncoder();
+    encoder.write('handshake', { magic: MAGIC, protocolVersion: 99, bootTimeMs: 0, sessionId: 1, collectorVersion: 'x', nodeId: 'old', hostname: 'old', kernelRelease: '', probes: [] });
+    const { connect } = await import('node:net');
+    const socket = connect({ host: '127.0.0.1', port: reducer.intakePort });
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(encoder.finish());
+    await new Promise((r) => socket.once('close', r));
+    assert.equal(reducer.intake.stats.decodeErrors.BAD_VERSION, 1);
+    void c;
+  });
+
+  test('a silent connection is closed after the heartbeat timeout', async () => {
+    const { reducer, collector } = await setup({ heartbeatTimeoutMs: 300 });
+    const c = collector('quiet');
+    await c.connect();
+    const started = Date.now();
+    await c.closed();
+    assert.ok(Date.now() - started >= 250, 'not before the timeout');
+    assert.equal(reducer.intake.stats.heartbeatTimeouts, 1);
+  });
+
+  test('past --max-series, new pairs go to the overflow series and are counted', async () => {
+    const { reducer, collector, applied } = await setup({ levels: ['node'], maxSeries: 4 });
+    const a = collector('node-a');
+    await a.connect();
+    for (let i = 0; i < 5; i++) {
+      a.openTcp({ ...clientEnd, socketId: i + 1, localPort: 40000 + i, remote: `10.0.1.${i}` });
+      a.stats(i + 1, 10, 0);
+    }
+    await a.flush();
+    await applied(1 + 5 * 4);
+    const { points } = reducer.tick();
+    const bytes = points.filter((p) => p.metric.name === 'tcp_bytes');
+    assert.equal(bytes.length, 4 + 1, 'four series and the overflow series');
+    assert.equal(valueOf(points, 'tcp_bytes', { source_node: '__overflow__' }), 30, 'the overflowed pairs keep their bytes');
+    assert.ok(reducer.aggregator.series.overflowed > 0);
+    await a.close();
+  });
+});
+
+describe('restarts', () => {
+  test('a reconnect with a snapshot counts nothing twice; a restarted collector starts afresh', async () => {
+    const { reducer, collector, applied } = await setup({ levels: ['node'] });
+    const forward = { source_node: 'node-a', dest_node: '10.0.0.2' };
+    let a = collector('node-a', 1);
+    await a.connect();
+    a.openTcp(clientEnd);
+    a.stats(1, 100, 0);
+    await a.flush();
+    await applied(1 + 4);
+    assert.equal(valueOf(reducer.tick().points, 'tcp_bytes', forward), 100);
+    a.destroy();
+    await waitFor('disconnect', () => reducer.intake.stats.connections === 0);
+
+    // Same collector process, new connection: snapshot, then more traffic.
+    a = collector('node-a', 1);
+    await a.connect();
+    a.send('snapshotBegin', { timestampMs: 0 });
+    a.openTcp({ ...clientEnd, flags: EntityFlags.SNAPSHOT });
+    a.send('snapshotEnd', { timestampMs: 0 });
+    a.stats(1, 50, 0);
+    await a.flush();
+    await applied(5 + 7); // handshake, process, open, address, stats; then handshake, begin, 3 for the socket, end, stats
+    let points = reducer.tick().points;
+    assert.equal(valueOf(points, 'tcp_bytes', forward), 150);
+    assert.equal(valueOf(points, 'tcp_new_sockets', forward), 1);
+    a.destroy();
+    await waitFor('disconnect', () => reducer.intake.stats.connections === 0);
+
+    // The collector restarted (new session): it reports the connection as pre-existing, under a new id.
+    a = collector('node-a', 2);
+    await a.connect();
+    a.openTcp({ ...clientEnd, socketId: 77, flags: EntityFlags.PREEXISTING });
+    a.stats(77, 70, 0);
+    await a.flush();
+    await applied(5 + 7 + 5);
+    points = reducer.tick().points;
+    assert.equal(valueOf(points, 'tcp_bytes', forward), 220);
+    assert.equal(valueOf(points, 'tcp_new_sockets', forward), 1, 'a pre-existing connection is not new');
+    assert.equal(reducer.flows.tcp.size, 1);
+    await a.close();
+  });
+});
