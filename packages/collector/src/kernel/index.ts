@@ -1,0 +1,3 @@
+export * from './abi.js';
+export * from './events.js';
+export * from './probes.js';

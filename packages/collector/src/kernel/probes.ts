@@ -1,0 +1,158 @@
+// The collector's kernel side: loads bpf/'s object, attaches its programs one by one, hands
+// ring-buffer events to a callback, and reads the counter maps in batches.
+
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { type AttachResult, BpfObject, type MapBatchReader, type RingBuffer, ensureBpfMounts } from '../bpf/index.js';
+import { DROP_CAUSES, REQUIRED_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS } from './abi.js';
+import { type KernelEvent, type SockInfo, readEvent, readSockInfo, readU64 } from './events.js';
+import { formatIp } from '@ebpf-net/protocol';
+
+/** Where `bash bpf/build.sh` puts the object, from packages/collector/dist/src/kernel/. */
+export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../../../../../bpf/.output/ebpf_net.bpf.o', import.meta.url));
+
+export class BpfObjectMissingError extends Error {
+  override readonly name = 'BpfObjectMissingError';
+  constructor(readonly path: string) {
+    super(`the BPF object ${path} does not exist: build it with \`bash bpf/build.sh\` (needs clang-16, llvm-16, bpftool and libbpf-dev), or point EBPF_NET_BPF_OBJECT at it`);
+  }
+}
+
+export interface KernelProbesOptions {
+  logger: Logger;
+  onEvent: (event: KernelEvent) => void;
+  objectPath?: string;
+  /** Ring buffer size in bytes, a power of two (default 8 MiB). */
+  ringBytes?: number;
+  /** Sockets tracked at once (default 65536). */
+  socketEntries?: number;
+  /** UDP (socket, remote) pairs tracked at once (default 65536). */
+  udpRemoteEntries?: number;
+  /** Trace only sockets in these network namespaces (inode numbers); all when empty. */
+  netns?: readonly number[];
+  /** How often the ring buffer is drained (default 10 ms); 0: only when drain() is called. */
+  drainIntervalMs?: number;
+}
+
+export interface UdpRemoteCounters {
+  socketId: number;
+  /** '' when the datagrams' remote was not known (recv without asking for the source). */
+  remoteAddr: string;
+  remotePort: number;
+  bytesSent: number;
+  bytesReceived: number;
+  packetsSent: number;
+  packetsReceived: number;
+}
+
+export class KernelProbes {
+  readonly stats = { events: 0, unknownRecords: 0 };
+  private readonly ring: RingBuffer;
+  private readonly socketReader: MapBatchReader;
+  private readonly udpReader: MapBatchReader;
+  private readonly dropsReader: MapBatchReader;
+
+  private constructor(
+    private readonly object: BpfObject,
+    readonly attachResults: readonly AttachResult[],
+    options: KernelProbesOptions,
+  ) {
+    this.ring = object.ringBuffer('events', (data, offset, length) => {
+      const event = readEvent(data, offset, length);
+      if (event === undefined) {
+        this.stats.unknownRecords++;
+        return;
+      }
+      this.stats.events++;
+      options.onEvent(event);
+    }, { logger: options.logger });
+    if ((options.drainIntervalMs ?? 10) > 0) this.ring.start(options.drainIntervalMs ?? 10);
+    this.socketReader = object.map('sock_stats').batchReader();
+    this.udpReader = object.map('udp_remote').batchReader();
+    this.dropsReader = object.map('drops').batchReader({ entries: DROP_CAUSES });
+  }
+
+  /** Opens, configures, loads and attaches. Throws the binding's typed errors (not root, no BTF, load refused). */
+  static async open(options: KernelProbesOptions): Promise<KernelProbes> {
+    const path = options.objectPath ?? process.env.EBPF_NET_BPF_OBJECT ?? DEFAULT_OBJECT_PATH;
+    if (!existsSync(path)) throw new BpfObjectMissingError(path);
+    ensureBpfMounts();
+    const object = await BpfObject.open(path, { logger: options.logger });
+    try {
+      if (options.ringBytes !== undefined) object.setMaxEntries('events', options.ringBytes);
+      if (options.socketEntries !== undefined) object.setMaxEntries('sock_stats', options.socketEntries);
+      if (options.udpRemoteEntries !== undefined) object.setMaxEntries('udp_remote', options.udpRemoteEntries);
+      const netns = options.netns ?? [];
+      if (netns.length > 0) object.setKnob('filter_netns', 1);
+      await object.load();
+      const allowed = object.map('netns_allowed');
+      const one = Buffer.alloc(4);
+      one.writeUInt32LE(1);
+      for (const inode of netns) {
+        const key = Buffer.alloc(4);
+        key.writeUInt32LE(inode);
+        allowed.update(key, one);
+      }
+      const results = await object.attach({ required: REQUIRED_PROGRAMS });
+      return new KernelProbes(object, results, options);
+    } catch (error) {
+      object.close();
+      throw error;
+    }
+  }
+
+  /** Names of the programs that attached. */
+  get attachedProbes(): string[] {
+    return this.attachResults.filter((r) => r.status === 'attached').map((r) => r.name);
+  }
+
+  /** Drains the ring buffer now; returns the number of records. */
+  drain(): number {
+    return this.ring.drain();
+  }
+
+  /** Reads every tracked socket's counters (one FFI call per few thousand sockets). */
+  readSockets(onSocket: (info: SockInfo) => void): number {
+    return this.socketReader.read((batch) => {
+      for (let i = 0; i < batch.count; i++) onSocket(readSockInfo(batch.values, i * batch.valueStride));
+    });
+  }
+
+  /** Reads the per-remote UDP counters; with `remove`, deletes what was read in the same calls. */
+  readUdpRemotes(onRemote: (counters: UdpRemoteCounters) => void, remove = false): number {
+    return this.udpReader.read((batch) => {
+      const k = batch.keys;
+      const v = batch.values;
+      for (let i = 0; i < batch.count; i++) {
+        const key = i * batch.keySize;
+        const value = i * batch.valueStride;
+        const unknown = k.subarray(key + UDP_REMOTE_KEY.raddr, key + UDP_REMOTE_KEY.raddr + 16).every((x) => x === 0);
+        onRemote({
+          socketId: readU64(k, key + UDP_REMOTE_KEY.socketId),
+          remoteAddr: unknown ? '' : formatIp(k, key + UDP_REMOTE_KEY.raddr),
+          remotePort: k.readUInt16LE(key + UDP_REMOTE_KEY.rport),
+          bytesSent: readU64(v, value + UDP_REMOTE_STATS.bytesSent),
+          bytesReceived: readU64(v, value + UDP_REMOTE_STATS.bytesReceived),
+          packetsSent: readU64(v, value + UDP_REMOTE_STATS.packetsSent),
+          packetsReceived: readU64(v, value + UDP_REMOTE_STATS.packetsReceived),
+        });
+      }
+    }, { delete: remove });
+  }
+
+  /** Kernel-side losses by cause (index = KernelLossCause), totals since load. */
+  readDrops(): number[] {
+    const drops = new Array<number>(DROP_CAUSES).fill(0);
+    this.dropsReader.read((batch) => {
+      for (let i = 0; i < batch.count; i++) drops[batch.keys.readUInt32LE(i * batch.keySize)] = readU64(batch.values, i * batch.valueStride);
+    });
+    return drops;
+  }
+
+  /** Detaches and closes everything. */
+  close(): void {
+    this.ring.stop();
+    this.object.close();
+  }
+}
