@@ -136,10 +136,9 @@ export class SeriesStore {
     if (s) return s;
     if (this.series.size >= this.maxSeries) return this.overflowSeries(level);
     const labels: Record<string, string> = { aggregation: level };
-    labelNames(level).forEach((name, i) => {
-      labels[`source_${name}`] = source[i]!;
-      labels[`dest_${name}`] = dest[i]!;
-    });
+    const names = labelNames(level);
+    names.forEach((name, i) => (labels[`source_${name}`] = source[i]!));
+    names.forEach((name, i) => (labels[`dest_${name}`] = dest[i]!));
     s = new FlowSeries(key, labels);
     this.series.set(key, s);
     return s;
@@ -150,7 +149,8 @@ export class SeriesStore {
     let s = this.overflow.get(level);
     if (!s) {
       const labels: Record<string, string> = { aggregation: level };
-      for (const name of labelNames(level)) labels[`source_${name}`] = labels[`dest_${name}`] = OVERFLOW;
+      for (const name of labelNames(level)) labels[`source_${name}`] = OVERFLOW;
+      for (const name of labelNames(level)) labels[`dest_${name}`] = OVERFLOW;
       s = new FlowSeries(`${level}\u0000${OVERFLOW}`, labels);
       this.overflow.set(level, s);
       this.onFirstOverflow(level);
