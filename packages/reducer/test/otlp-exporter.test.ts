@@ -4,100 +4,18 @@
 
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { type Metadata, Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { RTT_BOUNDS_SECONDS, flowMetrics } from '../src/aggregation/metrics.js';
 import { OtlpConfigError, OtlpExporter, type OtlpExporterOptions, type OtlpLogger, loadOtlpProtos } from '../src/outputs/otlp/index.js';
+import { type Decoded, type Reply, closeAllReceivers, reservePort, startReceiver } from './otlp-receiver.js';
+import { waitFor } from './support.js';
 import type { IntervalReport } from '../src/outputs/report.js';
 
 const protos = loadOtlpProtos();
 const START_MS = 1763812345678;
 
-/** A decoded ExportMetricsServiceRequest: protobufjs toObject, 64-bit integers and enums as strings. */
-type Decoded = {
-  resourceMetrics: Array<{ scopeMetrics: Array<{ metrics: Array<{ sum?: { dataPoints: Array<{ asInt?: string }> } }> }> }>;
-};
-
-type Reply = 'ok' | { code: status; details: string };
-
-interface Collector {
-  readonly port: number;
-  /** Requests answered OK, in arrival order. */
-  readonly received: Decoded[];
-  readonly metadata: Metadata[];
-  /** Export calls seen, whatever the answer. */
-  calls(): number;
-  waitFor(count: number, timeoutMs?: number): Promise<void>;
-  close(): void;
-}
-
-const servers = new Set<Server>();
-after(() => {
-  for (const server of servers) server.forceShutdown();
-});
-
-/** A MetricsService that answers call number n (from 1) with reply(n). */
-async function startCollector(reply: (call: number) => Reply = () => 'ok', port = 0): Promise<Collector> {
-  const server = new Server();
-  const received: Decoded[] = [];
-  const metadata: Metadata[] = [];
-  let calls = 0;
-  server.addService(
-    {
-      Export: {
-        path: protos.exportPath,
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: (request: object) => Buffer.from(protos.request.encode(protos.request.fromObject(request)).finish()),
-        requestDeserialize: (bytes: Buffer) => protos.request.toObject(protos.request.decode(bytes), { longs: String, enums: String }) as Decoded,
-        responseSerialize: (response: object) => Buffer.from(protos.response.encode(protos.response.fromObject(response)).finish()),
-        responseDeserialize: (bytes: Buffer) => protos.response.toObject(protos.response.decode(bytes)),
-      },
-    },
-    {
-      Export: (call: ServerUnaryCall<Decoded, object>, callback: sendUnaryData<object>) => {
-        const answer = reply(++calls);
-        if (answer !== 'ok') {
-          callback({ code: answer.code, details: answer.details });
-          return;
-        }
-        received.push(call.request);
-        metadata.push(call.metadata);
-        callback(null, {});
-      },
-    },
-  );
-  const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  servers.add(server);
-  return {
-    port: bound,
-    received,
-    metadata,
-    calls: () => calls,
-    waitFor: (count, timeoutMs = 5000) => until(() => received.length >= count, timeoutMs, `${count} export(s) received`),
-    close: () => {
-      server.forceShutdown();
-      servers.delete(server);
-    },
-  };
-}
-
-/** A port nothing listens on, that a collector can bind later. */
-async function reservePort(): Promise<number> {
-  const collector = await startCollector();
-  collector.close();
-  return collector.port;
-}
-
-async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+after(closeAllReceivers);
 
 function captureLogger(): { logger: OtlpLogger; lines: Array<{ level: string; msg: string }> } {
   const lines: Array<{ level: string; msg: string }> = [];
@@ -131,7 +49,7 @@ const idOf = (request: Decoded): number => Number(request.resourceMetrics[0]!.sc
 
 describe('OtlpExporter', () => {
   it('(a) delivers counters, gauges and histograms with the exact data points', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiver();
     const exporter = exporterFor(collector.port, { headers: { 'X-Api-Key': 'k1' }, logger: pino({ level: 'silent' }) });
     const bucketCounts = [0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
     exporter.write({
@@ -214,11 +132,11 @@ describe('OtlpExporter', () => {
     const port = await reservePort();
     const exporter = exporterFor(port);
     for (const id of [1, 2, 3]) exporter.write(numbered(id));
-    await until(() => exporter.stats.retries >= 3, 5000, 'retries while down');
+    await waitFor('retries while down', () => exporter.stats.retries >= 3, 5000);
     assert.equal(exporter.stats.exported, 0);
     assert.equal(exporter.stats.queued, 3);
 
-    const collector = await startCollector(() => 'ok', port);
+    const collector = await startReceiver(() => 'ok', port);
     await collector.waitFor(3);
     assert.deepEqual(collector.received.map(idOf), [1, 2, 3]);
     await exporter.close();
@@ -233,11 +151,11 @@ describe('OtlpExporter', () => {
     const exporter = exporterFor(port, { maxQueue: 3, logger });
     // Report 1 goes out at once and fails; 2..6 queue behind it.
     for (const id of [1, 2, 3, 4, 5, 6]) exporter.write(numbered(id));
-    await until(() => exporter.stats.retries >= 1, 5000, 'the first failure');
+    await waitFor('the first failure', () => exporter.stats.retries >= 1, 5000);
     assert.equal(exporter.stats.droppedReports, 3);
     assert.equal(exporter.stats.queued, 3);
 
-    const collector = await startCollector(() => 'ok', port);
+    const collector = await startReceiver(() => 'ok', port);
     await collector.waitFor(3);
     await exporter.close();
     assert.deepEqual(collector.received.map(idOf), [4, 5, 6]);
@@ -253,7 +171,7 @@ describe('OtlpExporter', () => {
       { code: status.RESOURCE_EXHAUSTED, details: 'busy' },
       { code: status.ABORTED, details: 'conflict' },
     ];
-    const collector = await startCollector((call) => refusals[call - 1] ?? 'ok');
+    const collector = await startReceiver((call) => refusals[call - 1] ?? 'ok');
     const exporter = exporterFor(collector.port);
     exporter.write(numbered(1));
     await collector.waitFor(1);
@@ -265,7 +183,7 @@ describe('OtlpExporter', () => {
   });
 
   it('(d) drops a report refused with INVALID_ARGUMENT without retrying it', async () => {
-    const collector = await startCollector((call) => (call === 1 ? { code: status.INVALID_ARGUMENT, details: 'bad data' } : 'ok'));
+    const collector = await startReceiver((call) => (call === 1 ? { code: status.INVALID_ARGUMENT, details: 'bad data' } : 'ok'));
     const { logger, lines } = captureLogger();
     const exporter = exporterFor(collector.port, { logger });
     exporter.write(numbered(1));
@@ -281,7 +199,6 @@ describe('OtlpExporter', () => {
 
   it('counts partial success as exported, with the rejected points', async () => {
     const server = new Server();
-    servers.add(server);
     server.addService(
       {
         Export: {
@@ -308,7 +225,6 @@ describe('OtlpExporter', () => {
     assert.equal(exporter.stats.exported, 1);
     assert.equal(exporter.stats.rejectedDataPoints, 2);
     server.forceShutdown();
-    servers.delete(server);
   });
 
   it('refuses bad options with a config error, before opening a channel', () => {
