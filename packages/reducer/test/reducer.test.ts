@@ -156,20 +156,20 @@ describe('matching', () => {
 });
 
 describe('many collectors', () => {
-  test('40 collectors with 25 connections each to one server node give exact totals', async () => {
+  test('200 collectors with 5 connections each to one server node give exact totals', async () => {
     const { reducer, collector, applied } = await setup({ levels: ['node'] });
     const server = collector('server');
     await server.connect();
-    const clients = Array.from({ length: 40 }, (_, k) => collector(`client-${k}`));
+    const clients = Array.from({ length: 200 }, (_, k) => collector(`client-${k}`));
     await Promise.all(clients.map((c) => c.connect()));
-    let messages = 41;
+    let messages = 201;
     let serverSocket = 1000;
     const expectedUp = new Map<string, number>();
     const expectedDown = new Map<string, number>();
     await Promise.all(
       clients.map(async (c, k) => {
-        const addr = `10.1.${k}.1`;
-        for (let i = 0; i < 25; i++) {
+        const addr = `10.1.${k >> 8}.${k & 255}`;
+        for (let i = 0; i < 5; i++) {
           const port = 30000 + i;
           c.openTcp({ socketId: i + 1, pid: 10, local: addr, localPort: port, remote: '10.0.0.250', remotePort: 443, role: 'client' });
           server.openTcp({ socketId: serverSocket++, pid: 20, local: '10.0.0.250', localPort: 443, remote: addr, remotePort: port, role: 'server' });
@@ -192,9 +192,9 @@ describe('many collectors', () => {
       const id = c.options.nodeId;
       assert.equal(valueOf(points, 'tcp_bytes', { source_node: id, dest_node: 'server' }), expectedUp.get(id));
       assert.equal(valueOf(points, 'tcp_bytes', { source_node: 'server', dest_node: id }), expectedDown.get(id));
-      assert.equal(valueOf(points, 'tcp_active', { source_node: id, dest_node: 'server' }), 25);
+      assert.equal(valueOf(points, 'tcp_active', { source_node: id, dest_node: 'server' }), 5);
     }
-    assert.equal(valueOf(points, 'ebpf_net_reducer_collectors', {}), 41);
+    assert.equal(valueOf(points, 'ebpf_net_reducer_collectors', {}), 201);
     await Promise.all([server, ...clients].map((c) => c.close()));
   });
 });
@@ -274,6 +274,52 @@ describe('robustness', () => {
     assert.equal(valueOf(points, 'tcp_bytes', { source_node: '__overflow__' }), 30, 'the overflowed pairs keep their bytes');
     assert.ok(reducer.aggregator.series.overflowed > 0);
     await a.close();
+  });
+});
+
+describe('state', () => {
+  test('containers and pods label flows at the container and workload levels', async () => {
+    const { reducer, collector, applied } = await setup({ levels: ['container', 'workload'] });
+    const a = collector('node-a');
+    const b = collector('node-b');
+    await a.connect();
+    await b.connect();
+    const pod = (c: SyntheticCollector, cgroupId: number, name: string, podName: string) =>
+      c.send('containerInfo', { cgroupId, runtime: 2, containerId: `id-${name}`, name, image: `${name}:1`, podName, podNamespace: 'shop', podUid: `uid-${name}`, cgroupPath: '' });
+    pod(a, 11, 'frontend', 'frontend-7d9c8b6f5-x2x9q');
+    a.send('processStart', { pid: 100, ppid: 1, cgroupId: 11, startTimeNs: 0, flags: 0, comm: 'node', cmdline: 'node server.js' });
+    pod(b, 22, 'db', 'db-0');
+    b.send('processStart', { pid: 200, ppid: 1, cgroupId: 22, startTimeNs: 0, flags: 0, comm: 'postgres', cmdline: 'postgres' });
+    for (const [c, end] of [[a, clientEnd], [b, serverEnd]] as const) {
+      c.send('socketOpen', { socketId: end.socketId, pid: end.pid, protocol: SocketProtocol.TCP, family: 2, flags: 0 });
+      c.send('socketAddress', { socketId: end.socketId, localAddr: end.local, remoteAddr: end.remote, localPort: end.localPort, remotePort: end.remotePort, role: end.role === 'client' ? 1 : 2 });
+      c.stats(end.socketId, 10, 20);
+    }
+    await a.flush();
+    await b.flush();
+    await applied(2 + 2 * 5);
+    const { points } = reducer.tick();
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'container', source_container: 'frontend', dest_container: 'db' }), 10);
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'workload', source_namespace: 'shop', source_workload: 'frontend', dest_namespace: 'shop', dest_workload: 'db' }), 10);
+    await a.close();
+    await b.close();
+  });
+
+  test('a node whose collector stays away past the grace period is forgotten, with its flows', async () => {
+    const { reducer, collector, applied } = await setup({ nodeGraceMs: 100 });
+    const a = collector('node-a');
+    await a.connect();
+    a.openTcp(clientEnd);
+    await a.flush();
+    await applied(1 + 3);
+    a.destroy();
+    await waitFor('disconnect', () => reducer.intake.stats.connections === 0);
+    reducer.tick();
+    assert.equal(reducer.registry.nodes.size, 1, 'kept during the grace period');
+    await new Promise((r) => setTimeout(r, 150));
+    reducer.tick();
+    assert.equal(reducer.registry.nodes.size, 0);
+    assert.equal(reducer.flows.tcp.size, 0);
   });
 });
 
