@@ -142,6 +142,16 @@ static __always_inline void count_drop(__u32 cause)
 		__sync_fetch_and_add(v, 1);
 }
 
+/* Space for one ring-buffer record; a full ring buffer is counted, and gives NULL. */
+static __always_inline void *reserve_event(__u64 size)
+{
+	void *e = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!e)
+		count_drop(EBPF_NET_LOSS_RINGBUF_FULL);
+	return e;
+}
+
 /* A map update failed: count it when the data is lost because the map is full. */
 static __always_inline void count_update_err(long err, __u32 cause)
 {
@@ -223,11 +233,9 @@ static __always_inline void emit_sock_event(__u32 type, __u8 old_state, __u8 new
 {
 	struct ebpf_net_sock_event *e;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_drop(EBPF_NET_LOSS_RINGBUF_FULL);
+	e = reserve_event(sizeof(*e));
+	if (!e)
 		return;
-	}
 	e->type = type;
 	e->old_state = old_state;
 	e->new_state = new_state;

@@ -45,11 +45,9 @@ int proc_exec(struct trace_event_raw_sched_process_exec *ctx)
 		return 0;
 
 	/* Reserve the record */
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_drop(EBPF_NET_LOSS_RINGBUF_FULL);
+	e = reserve_event(sizeof(*e));
+	if (!e)
 		return 0;
-	}
 
 	/* Task fields (comm is already the new program's) */
 	proc_fill(e, EBPF_NET_EV_PROC_EXEC, task);
@@ -75,11 +73,9 @@ int proc_fork(struct bpf_raw_tracepoint_args *ctx)
 	if (!proc_netns_ok(child))
 		return 0;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_drop(EBPF_NET_LOSS_RINGBUF_FULL);
+	e = reserve_event(sizeof(*e));
+	if (!e)
 		return 0;
-	}
 
 	/* The child's ids, comm and start time; cgroup and uid of the parent
 	 * (current), which the child inherits */
@@ -103,11 +99,9 @@ int proc_exit(struct trace_event_raw_sched_process_exit *ctx)
 	if (!proc_netns_ok(task))
 		return 0;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_drop(EBPF_NET_LOSS_RINGBUF_FULL);
+	e = reserve_event(sizeof(*e));
+	if (!e)
 		return 0;
-	}
 
 	proc_fill(e, EBPF_NET_EV_PROC_EXIT, task);
 
