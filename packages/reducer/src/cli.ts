@@ -4,8 +4,8 @@
 //   reducer [options]          run the service
 //   reducer query <what> ...   ask the SQLite store (see `reducer query --help`)
 
-import { Command, Option } from 'commander';
-import { UserError, createLogger, exitOnUserError } from '@ebpf-net/common';
+import { Command } from 'commander';
+import { UserError, addOptions, createLogger, exitOnUserError, stopOnSignals } from '@ebpf-net/common';
 import { OPTIONS, type ReducerFlags, resolveConfig } from './config.js';
 import { OtlpExporter } from './outputs/otlp/index.js';
 import type { RouteHandler } from './outputs/http-server.js';
@@ -61,17 +61,7 @@ async function serve(flags: ReducerFlags): Promise<void> {
     throw error;
   }
   log.info({ version: VERSION, intake: reducer.intakePort, http: reducer.httpPort, intervalMs: config.intervalMs, levels: config.levels }, 'reducer running');
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping: flushing the last interval');
-    await reducer.stop();
-    log.flush();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  stopOnSignals(log, 'flushing the last interval', () => reducer.stop());
 }
 
 const program = new Command('reducer')
@@ -82,11 +72,7 @@ const program = new Command('reducer')
       'Every option can also be set by the environment variable in brackets.',
   )
   .enablePositionalOptions();
-for (const o of OPTIONS) {
-  // Defaults are applied by resolveConfig (after the environment), so they are only shown here.
-  const text = [o.description, o.env && `[${o.env}]`, o.defaultValue && `(default: ${o.defaultValue})`].filter(Boolean).join(' ');
-  program.addOption(new Option(o.flags, text));
-}
+addOptions(program, OPTIONS);
 program.action((flags: ReducerFlags) => serve(flags).catch((e) => exitOnUserError('reducer', e)));
 
 program

@@ -2,7 +2,7 @@
 // default. The table below is the one list of knobs; --help and the README are made from it.
 
 import { join } from 'node:path';
-import { type LogLevel, LOG_LEVELS, UserError, parseDuration, parseHostPort, parsePort, parsePositiveInt, pick } from '@ebpf-net/common';
+import { type LogLevel, LOG_LEVELS, type OptionSpec, UserError, parseDuration, parseHostPort, parsePort, parsePositiveInt, pick } from '@ebpf-net/common';
 import { type Level, parseLevels } from './aggregation/levels.js';
 
 export interface ReducerConfig {
@@ -58,7 +58,7 @@ export const DEFAULTS = {
 } as const;
 
 /** Options as commander shows them: flag, description (with its variable) and default. */
-export const OPTIONS: ReadonlyArray<{ flags: string; description: string; env?: string; defaultValue?: string }> = [
+export const OPTIONS: readonly OptionSpec[] = [
   { flags: '--host <address>', description: 'address the intake listens on', env: 'EBPF_NET_INTAKE_BIND', defaultValue: DEFAULTS.host },
   { flags: '--port <port>', description: 'intake port for collectors', env: 'EBPF_NET_INTAKE_PORT', defaultValue: DEFAULTS.port },
   { flags: '--prom <host:port>', description: 'where /metrics (Prometheus) and /api (JSON) are served', env: 'EBPF_NET_PROM_ADDR', defaultValue: DEFAULTS.prom },

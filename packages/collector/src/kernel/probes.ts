@@ -31,7 +31,10 @@ export interface KernelProbesOptions {
   udpRemoteEntries?: number;
   /** Trace only sockets in these network namespaces (inode numbers); all when empty. */
   netns?: readonly number[];
-  /** How often the ring buffer is drained (default 10 ms); 0: only when drain() is called. */
+  /**
+   * How often the ring buffer is drained (default 10 ms); 0: not until startDraining() (events
+   * wait in the ring, e.g. while the startup scan runs) or drain().
+   */
   drainIntervalMs?: number;
 }
 
@@ -67,7 +70,7 @@ export class KernelProbes {
       this.stats.events++;
       options.onEvent(event);
     }, { logger: options.logger });
-    if ((options.drainIntervalMs ?? 10) > 0) this.ring.start(options.drainIntervalMs ?? 10);
+    if ((options.drainIntervalMs ?? 10) > 0) this.startDraining(options.drainIntervalMs ?? 10);
     this.socketReader = object.map('sock_stats').batchReader();
     this.udpReader = object.map('udp_remote').batchReader();
     this.dropsReader = object.map('drops').batchReader({ entries: DROP_CAUSES });
@@ -105,6 +108,11 @@ export class KernelProbes {
   /** Names of the programs that attached. */
   get attachedProbes(): string[] {
     return this.attachResults.filter((r) => r.status === 'attached').map((r) => r.name);
+  }
+
+  /** Drains the ring buffer every `intervalMs` from now on. */
+  startDraining(intervalMs: number): void {
+    this.ring.start(intervalMs);
   }
 
   /** Drains the ring buffer now; returns the number of records. */

@@ -1,0 +1,243 @@
+// The kernel-collector: loads the BPF programs, takes stock of what already exists, then streams
+// processes, containers, sockets and their counter deltas to the reducer.
+//
+// Start-up order gives no gap and no duplicate: the programs are attached first with the ring
+// buffer held (events wait in it), then /proc is scanned, then the ring is drained. A socket
+// opened during the scan is in both; the socket tracker matches it by 4-tuple.
+
+import { randomInt } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { hostname, release, uptime } from 'node:os';
+import { join } from 'node:path';
+import { type Logger, UserError } from '@ebpf-net/common';
+import { LossCause, type MessageInput } from '@ebpf-net/protocol';
+import type { CollectorConfig } from './config.js';
+import { type HostPaths, containerOfProcess, readContainerMetadata, readProcess, resolveHostPaths, scanProcesses, scanSockets } from './host/index.js';
+import { IntakeClient } from './intake/client.js';
+import { KernelProbes } from './kernel/probes.js';
+import type { KernelEvent } from './kernel/events.js';
+import { KernelLossCause } from './kernel/abi.js';
+import { type ContainerInput, ProcessTracker } from './tracker/processes.js';
+import { type ExistingSocket, SocketTracker } from './tracker/sockets.js';
+
+export const COLLECTOR_VERSION = '0.1.0';
+
+/** TCP states (as in /proc/net/tcp) of connections the scan reports; the kernel's events cover the rest. */
+const SCANNED_TCP_STATES = new Set([1, 4, 5, 8, 9, 11]); // ESTABLISHED, FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK, CLOSING
+const STATS_MESSAGE_INTERVAL_MS = 10_000;
+const LOG_INTERVAL_MS = 60_000;
+
+export class Collector {
+  readonly sessionId = randomInt(2 ** 47);
+  readonly client: IntakeClient;
+  readonly sockets: SocketTracker;
+  readonly processes: ProcessTracker;
+  private probes: KernelProbes | undefined;
+  private readonly paths: HostPaths;
+  private readonly startedMs = Date.now();
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** Loss totals already reported, by LossCause. */
+  private readonly lossSent = new Map<number, number>();
+  private lastLog = { ms: Date.now(), events: 0 };
+
+  constructor(
+    private readonly config: CollectorConfig,
+    private readonly log: Logger,
+  ) {
+    this.paths = resolveHostPaths(config.hostDir);
+    this.client = new IntakeClient({
+      host: config.intakeHost,
+      port: config.intakePort,
+      handshake: () => this.handshake(),
+      onConnect: () => this.sendSnapshot(),
+      log,
+      maxQueueBytes: config.bufferBytes,
+    });
+    this.sockets = new SocketTracker(this.client, { maxSockets: config.maxSockets });
+    this.processes = new ProcessTracker(this.client, (pid) => this.resolveContainer(pid), {
+      maxProcesses: 1_000_000,
+      maxContainers: 100_000,
+    });
+  }
+
+  async start(): Promise<void> {
+    const netns = this.config.netns.map((n) => this.netnsInode(n));
+    this.probes = await KernelProbes.open({
+      logger: this.log,
+      onEvent: (e) => this.onEvent(e),
+      ringBytes: this.config.ringBytes,
+      socketEntries: this.config.maxSockets,
+      udpRemoteEntries: this.config.maxSockets,
+      netns,
+      drainIntervalMs: 0,
+    });
+    for (const r of this.probes.attachResults) {
+      if (r.status !== 'attached') this.log.warn({ program: r.name, section: r.section, status: r.status, reason: r.reason }, `BPF program ${r.name} not attached: ${r.reason}`);
+    }
+    this.log.info({ attached: this.probes.attachedProbes, netns: netns.length > 0 ? netns : 'all' }, 'BPF programs attached');
+
+    const started = Date.now();
+    const processes = scanProcesses(this.paths);
+    this.processes.addExisting(processes.map((p) => ({ pid: p.pid, ppid: p.ppid, comm: p.comm, cmdline: p.cmdline, cgroupId: p.cgroupId, startTimeNs: p.startTimeNs })));
+    const allowed = new Set(netns);
+    const existing: ExistingSocket[] = scanSockets(this.paths, processes)
+      .filter((s) => (allowed.size === 0 || allowed.has(s.netns)) && (s.protocol === 17 || SCANNED_TCP_STATES.has(s.state)))
+      .map((s) => ({ protocol: s.protocol, family: s.family, localAddr: s.localAddr, localPort: s.localPort, remoteAddr: s.remoteAddr, remotePort: s.remotePort, netns: s.netns, pid: s.pid, role: s.role }));
+    this.sockets.addExisting(existing);
+    this.log.info({ processes: processes.length, sockets: existing.length, ms: Date.now() - started }, 'took stock of existing processes and sockets');
+
+    this.probes.startDraining(10);
+    this.client.start();
+    this.every(this.config.intervalMs, () => this.poll());
+    this.every(STATS_MESSAGE_INTERVAL_MS, () => this.sendSelfStats());
+    this.every(LOG_INTERVAL_MS, () => this.logSelfStats());
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    if (this.probes) {
+      this.probes.drain();
+      this.poll();
+    }
+    await this.client.stop();
+    this.probes?.close();
+    this.probes = undefined;
+  }
+
+  private every(ms: number, fn: () => void): void {
+    this.timers.push(setInterval(fn, ms));
+  }
+
+  private onEvent(e: KernelEvent): void {
+    if (e.kind === 'socket') this.sockets.onEvent(e);
+    else this.processes.onEvent(e);
+  }
+
+  /** Each interval: counter deltas, and losses, while connected. */
+  private poll(): void {
+    if (!this.probes || !this.client.connected) return;
+    this.sockets.poll(this.probes);
+    this.sendLosses();
+    this.client.flush();
+  }
+
+  private handshake(): MessageInput<'handshake'> {
+    return {
+      magic: 0x544e4245,
+      protocolVersion: 1,
+      bootTimeMs: Math.round(Date.now() - uptime() * 1000),
+      sessionId: this.sessionId,
+      collectorVersion: COLLECTOR_VERSION,
+      nodeId: this.nodeId(),
+      hostname: this.hostName(),
+      kernelRelease: release(),
+      probes: this.probes?.attachedProbes ?? [],
+    };
+  }
+
+  private sendSnapshot(): void {
+    this.client.send('snapshotBegin', { timestampMs: Date.now() });
+    this.processes.snapshot();
+    this.sockets.snapshot();
+    this.client.send('snapshotEnd', { timestampMs: Date.now() });
+    this.sockets.sendPendingCloses();
+    this.sendLosses();
+  }
+
+  /** Losses since the last report, by cause: in the kernel, in the send path, in the tables. */
+  private sendLosses(): void {
+    const totals = new Map<number, number>();
+    const drops = this.probes?.readDrops() ?? [];
+    totals.set(LossCause.RING_BUFFER_FULL, drops[KernelLossCause.RINGBUF_FULL] ?? 0);
+    totals.set(LossCause.SOCKET_MAP_FULL, drops[KernelLossCause.SOCKET_MAP] ?? 0);
+    totals.set(LossCause.PROCESS_MAP_FULL, drops[KernelLossCause.PROCESS_MAP] ?? 0);
+    totals.set(LossCause.SEND_BUFFER_FULL, this.client.stats.messagesDropped);
+    totals.set(LossCause.COLLECTOR_TABLE_FULL, this.sockets.dropped + this.processes.dropped);
+    for (const [cause, total] of totals) {
+      const count = total - (this.lossSent.get(cause) ?? 0);
+      if (count <= 0) continue;
+      this.client.send('lostEvents', { cause, count });
+      this.lossSent.set(cause, total);
+    }
+  }
+
+  private selfStats(): MessageInput<'collectorStats'> {
+    const cpu = process.cpuUsage();
+    return {
+      uptimeMs: Date.now() - this.startedMs,
+      cpuUserUs: cpu.user,
+      cpuSystemUs: cpu.system,
+      rssBytes: process.memoryUsage.rss(),
+      eventsReceived: this.probes?.stats.events ?? 0,
+      messagesSent: this.client.stats.messagesSent,
+      bytesSent: this.client.stats.bytesSent,
+      queueBytes: this.client.queueBytes,
+    };
+  }
+
+  private sendSelfStats(): void {
+    this.client.send('collectorStats', this.selfStats());
+  }
+
+  private logSelfStats(): void {
+    const s = this.selfStats();
+    const now = Date.now();
+    const eventsPerSecond = ((s.eventsReceived - this.lastLog.events) * 1000) / (now - this.lastLog.ms);
+    this.lastLog = { ms: now, events: s.eventsReceived };
+    this.log.info(
+      {
+        cpuSeconds: (s.cpuUserUs + s.cpuSystemUs) / 1e6,
+        rssMiB: Math.round(s.rssBytes / 1048576),
+        eventsPerSecond: Math.round(eventsPerSecond),
+        messagesSent: s.messagesSent,
+        bytesSent: s.bytesSent,
+        queueBytes: s.queueBytes,
+        dropped: { sendPath: this.client.stats.messagesDropped, tables: this.sockets.dropped + this.processes.dropped, kernel: this.probes?.readDrops() },
+        sockets: this.sockets.size,
+        processes: this.processes.size,
+        connected: this.client.connected,
+      },
+      'collector health',
+    );
+  }
+
+  /** A process's container, from its cgroups (v2, or v1 on hybrid hosts) and the runtime's files. */
+  private resolveContainer(pid: number): ContainerInput | undefined {
+    const p = readProcess(this.paths, pid);
+    if (!p) return undefined;
+    const container = containerOfProcess(p);
+    if (!container) return undefined;
+    const meta = readContainerMetadata(this.paths, container.runtime, container.id);
+    return { runtime: container.runtime, containerId: container.id, cgroupPath: p.cgroupPath, ...meta };
+  }
+
+  /** --node-name, else the machine id (stable across reboots), else the host name. */
+  private nodeId(): string {
+    if (this.config.nodeName) return this.config.nodeName;
+    try {
+      return readFileSync(join(this.paths.etc, 'machine-id'), 'utf8').trim() || this.hostName();
+    } catch {
+      return this.hostName();
+    }
+  }
+
+  private hostName(): string {
+    if (this.config.nodeName) return this.config.nodeName;
+    try {
+      return readFileSync(join(this.paths.etc, 'hostname'), 'utf8').trim() || hostname();
+    } catch {
+      return hostname();
+    }
+  }
+
+  /** A namespace given by name (under /run/netns) or by inode number. */
+  private netnsInode(name: string): number {
+    if (/^\d+$/.test(name)) return Number(name);
+    const path = join(this.paths.root, '/run/netns', name);
+    try {
+      return statSync(path).ino;
+    } catch {
+      throw new UserError(`--netns: no network namespace named ${JSON.stringify(name)} (looked for ${path})`, 2);
+    }
+  }
+}

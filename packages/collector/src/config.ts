@@ -1,0 +1,98 @@
+// The collector's configuration: each knob from its flag, else its EBPF_NET_* variable, else its
+// default. The reducer's address has no default: it must be given.
+
+import { existsSync } from 'node:fs';
+import { type LogLevel, LOG_LEVELS, type OptionSpec, UserError, parseDuration, parsePort, parsePositiveInt, pick } from '@ebpf-net/common';
+
+export interface CollectorConfig {
+  intakeHost: string;
+  intakePort: number;
+  /** The host's filesystem as mounted in a container, or '' to read this machine's own paths. */
+  hostDir: string;
+  dataDir: string;
+  intervalMs: number;
+  bufferBytes: number;
+  maxSockets: number;
+  ringBytes: number;
+  /** Network namespaces to watch (names under /run/netns, or inode numbers); all when empty. */
+  netns: string[];
+  /** Overrides the node's identity (machine id) and host name; several collectors on one kernel need it. */
+  nodeName: string | undefined;
+  logConsole: boolean;
+  logFile: string | undefined;
+  logLevel: LogLevel;
+}
+
+export interface CollectorFlags {
+  interval?: string;
+  bufferBytes?: string;
+  maxSockets?: string;
+  ringBytes?: string;
+  netns?: string;
+  nodeName?: string;
+  logConsole?: boolean;
+  logFile?: boolean;
+  logLevel?: string;
+}
+
+export const DEFAULTS = {
+  hostDir: '/hostfs',
+  dataDir: '/var/lib/ebpf-net',
+  interval: '1s',
+  bufferBytes: String(32 * 1024 * 1024),
+  maxSockets: '65536',
+  ringBytes: String(8 * 1024 * 1024),
+  logFilePath: '/var/log/ebpf_net.log',
+  logLevel: 'info',
+} as const;
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { flags: '--interval <duration>', description: 'how often socket counters are read and deltas sent', env: 'EBPF_NET_INTERVAL', defaultValue: DEFAULTS.interval },
+  { flags: '--buffer-bytes <n>', description: 'bytes that may wait to be sent to the reducer; past it, messages are dropped and counted', env: 'EBPF_NET_BUFFER_BYTES', defaultValue: DEFAULTS.bufferBytes },
+  { flags: '--max-sockets <n>', description: 'sockets tracked at once (kernel map size and collector table)', env: 'EBPF_NET_MAX_SOCKETS', defaultValue: DEFAULTS.maxSockets },
+  { flags: '--ring-bytes <n>', description: 'kernel ring buffer for lifecycle events, a power of two', env: 'EBPF_NET_RING_BYTES', defaultValue: DEFAULTS.ringBytes },
+  { flags: '--netns <list>', description: 'watch only these network namespaces: names under /run/netns or inode numbers, comma-separated', env: 'EBPF_NET_NETNS', defaultValue: 'all' },
+  { flags: '--node-name <name>', description: "this node's name and identity towards the reducer (in Kubernetes: the node name)", env: 'EBPF_NET_NODE_NAME', defaultValue: 'the host name, with /etc/machine-id as identity' },
+  { flags: '--log-console', description: 'human-readable logs on the console' },
+  { flags: '--no-log-file', description: 'do not write the JSON log file (EBPF_NET_LOG_FILE_PATH, default /var/log/ebpf_net.log)' },
+  { flags: '--log-level <level>', description: `one of ${LOG_LEVELS.join(', ')}`, env: 'EBPF_NET_LOG_LEVEL', defaultValue: DEFAULTS.logLevel },
+];
+
+/** The environment variables that are read without a flag. */
+export const ENVIRONMENT = [
+  ['EBPF_NET_INTAKE_HOST', "the reducer's host name or address (required)"],
+  ['EBPF_NET_INTAKE_PORT', "the reducer's intake port, usually 8000 (required)"],
+  ['EBPF_NET_HOST_DIR', "where the host's filesystem is mounted when running in a container (default /hostfs; used when it exists)"],
+  ['EBPF_NET_DATA_DIR', 'for state kept across restarts (default /var/lib/ebpf-net; nothing is kept there yet)'],
+  ['EBPF_NET_LOG_FILE_PATH', 'the JSON log file (default /var/log/ebpf_net.log)'],
+  ['EBPF_NET_BPF_OBJECT', 'the compiled BPF object (default: bpf/.output/ebpf_net.bpf.o of this checkout)'],
+] as const;
+
+export function resolveConfig(flags: CollectorFlags, env: NodeJS.ProcessEnv = process.env): CollectorConfig {
+  const str = (raw: string) => raw;
+  const host = env.EBPF_NET_INTAKE_HOST;
+  if (!host) throw new UserError("EBPF_NET_INTAKE_HOST is not set: set it to the reducer's host (and EBPF_NET_INTAKE_PORT to its intake port, usually 8000)", 2);
+  const portText = env.EBPF_NET_INTAKE_PORT;
+  if (!portText) throw new UserError("EBPF_NET_INTAKE_PORT is not set: set it to the reducer's intake port, usually 8000", 2);
+  const logLevel = pick(flags.logLevel, env.EBPF_NET_LOG_LEVEL, str, DEFAULTS.logLevel);
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UserError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(logLevel)}`, 2);
+  const ringBytes = parsePositiveInt(pick(flags.ringBytes, env.EBPF_NET_RING_BYTES, str, DEFAULTS.ringBytes), '--ring-bytes');
+  if ((ringBytes & (ringBytes - 1)) !== 0 || ringBytes < 4096) throw new UserError('--ring-bytes must be a power of two, at least 4096', 2);
+  const hostDir = env.EBPF_NET_HOST_DIR ?? DEFAULTS.hostDir;
+  const netns = pick(flags.netns, env.EBPF_NET_NETNS, str, '');
+  return {
+    intakeHost: host,
+    intakePort: parsePort(portText, 'EBPF_NET_INTAKE_PORT'),
+    hostDir: hostDir !== '' && existsSync(hostDir) ? hostDir : '',
+    dataDir: env.EBPF_NET_DATA_DIR || DEFAULTS.dataDir,
+    intervalMs: parseDuration(pick(flags.interval, env.EBPF_NET_INTERVAL, str, DEFAULTS.interval), '--interval'),
+    bufferBytes: parsePositiveInt(pick(flags.bufferBytes, env.EBPF_NET_BUFFER_BYTES, str, DEFAULTS.bufferBytes), '--buffer-bytes'),
+    maxSockets: parsePositiveInt(pick(flags.maxSockets, env.EBPF_NET_MAX_SOCKETS, str, DEFAULTS.maxSockets), '--max-sockets'),
+    ringBytes,
+    netns: netns === '' || netns === 'all' ? [] : netns.split(',').map((s) => s.trim()).filter(Boolean),
+    nodeName: pick(flags.nodeName, env.EBPF_NET_NODE_NAME, str, '') || undefined,
+    logConsole: flags.logConsole ?? false,
+    logFile: flags.logFile === false ? undefined : env.EBPF_NET_LOG_FILE_PATH || DEFAULTS.logFilePath,
+    logLevel: logLevel as LogLevel,
+  };
+}

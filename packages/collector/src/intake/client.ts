@@ -1,0 +1,159 @@
+// The connection to the reducer: handshake, messages batched into frames (flushed when a frame
+// fills or every flushIntervalMs), heartbeats when idle, and reconnection with exponential
+// backoff and jitter. After every (re)connect the owner sends a full snapshot, so that a
+// restarted reducer can rebuild its state.
+//
+// Messages are produced only while connected: while the reducer is away the trackers keep
+// their state (and the kernel keeps counting), and the snapshot plus the next deltas carry
+// everything once it is back. What was written but not delivered when a connection broke, or
+// did not fit the bounded send queue, is counted, and reported as lost once connected again.
+
+import { type Socket, connect } from 'node:net';
+import type { Logger } from '@ebpf-net/common';
+import { FrameEncoder, type MessageInput, type MessageName } from '@ebpf-net/protocol';
+
+export interface IntakeClientOptions {
+  host: string;
+  port: number;
+  /** The handshake to open each connection with. */
+  handshake: () => MessageInput<'handshake'>;
+  /** Called once a connection is up and the handshake written: send the snapshot now. */
+  onConnect: () => void;
+  log: Logger;
+  /** Bytes allowed to wait in the socket's send queue; past it, new frames are dropped and counted. */
+  maxQueueBytes: number;
+  flushIntervalMs?: number;
+  heartbeatIntervalMs?: number;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export interface IntakeClientStats {
+  connects: number;
+  messagesSent: number;
+  bytesSent: number;
+  /** Messages lost: undelivered when a connection broke, or refused by the full send queue. */
+  messagesDropped: number;
+}
+
+const FLUSH_BYTES = 64 * 1024;
+
+export class IntakeClient {
+  readonly stats: IntakeClientStats = { connects: 0, messagesSent: 0, bytesSent: 0, messagesDropped: 0 };
+  private readonly encoder = new FrameEncoder();
+  private socket: Socket | undefined;
+  private up = false;
+  private stopped = false;
+  private attempt = 0;
+  private lastWriteMs = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private unreachableLogged = false;
+
+  constructor(private readonly options: IntakeClientOptions) {}
+
+  /** True while a connection is up and its handshake sent. */
+  get connected(): boolean {
+    return this.up;
+  }
+
+  /** Bytes waiting: in the encoder and in the socket's send queue. */
+  get queueBytes(): number {
+    return this.encoder.pendingBytes + (this.socket?.writableLength ?? 0);
+  }
+
+  start(): void {
+    this.connect();
+    const interval = this.options.flushIntervalMs ?? 100;
+    this.flushTimer = setInterval(() => this.tick(), interval);
+  }
+
+  /** Queues one message; a no-op while disconnected (the owner's snapshot covers that time). */
+  send<N extends MessageName>(name: N, message: MessageInput<N>): void {
+    if (!this.up) return;
+    this.encoder.write(name, message);
+    if (this.encoder.pendingBytes >= FLUSH_BYTES) this.flush();
+  }
+
+  /** Writes what is batched. */
+  flush(): void {
+    if (!this.up || this.encoder.pendingMessages === 0) return;
+    const messages = this.encoder.pendingMessages;
+    const bytes = this.encoder.finish();
+    if (this.socket!.writableLength + bytes.length > this.options.maxQueueBytes) {
+      this.stats.messagesDropped += messages;
+      return;
+    }
+    this.socket!.write(bytes);
+    this.stats.messagesSent += messages;
+    this.stats.bytesSent += bytes.length;
+    this.lastWriteMs = Date.now();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.flushTimer);
+    clearTimeout(this.retryTimer);
+    const socket = this.socket;
+    if (!socket) return;
+    this.flush();
+    this.up = false;
+    await new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.end();
+      setTimeout(() => socket.destroy(), 2000).unref();
+    });
+  }
+
+  private tick(): void {
+    if (!this.up) return;
+    if (this.encoder.pendingMessages === 0 && Date.now() - this.lastWriteMs >= (this.options.heartbeatIntervalMs ?? 5000)) {
+      this.encoder.write('heartbeat', { timestampMs: Date.now() });
+    }
+    this.flush();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const { host, port, log } = this.options;
+    const socket = connect({ host, port, noDelay: true });
+    this.socket = socket;
+    socket.setKeepAlive(true, 10_000);
+    socket.once('connect', () => {
+      this.attempt = 0;
+      this.unreachableLogged = false;
+      this.stats.connects++;
+      this.up = true;
+      this.encoder.write('handshake', this.options.handshake());
+      this.options.onConnect();
+      this.flush();
+      log.info({ host, port, connects: this.stats.connects }, 'connected to the reducer; snapshot sent');
+    });
+    socket.on('data', () => {}); // the reducer sends nothing today; reading keeps the socket healthy
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (!this.up && !this.unreachableLogged) {
+        this.unreachableLogged = true;
+        log.warn({ host, port, code: error.code }, `the reducer at ${host}:${port} is unreachable (${error.code ?? error.message}); retrying with backoff`);
+      } else if (this.up) {
+        log.warn({ host, port, code: error.code }, `connection to the reducer failed: ${error.message}`);
+      }
+    });
+    socket.once('close', () => {
+      const wasUp = this.up;
+      this.up = false;
+      // Frames not yet delivered are lost with the connection: count them.
+      const lost = this.encoder.pendingMessages;
+      this.encoder.finish();
+      this.stats.messagesDropped += lost;
+      if (wasUp) log.warn({ host, port, lostMessages: lost }, 'disconnected from the reducer; reconnecting');
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    const ceiling = Math.min(maxMs, initialMs * 2 ** this.attempt++);
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2); // "equal jitter": spread, but never near zero
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+}

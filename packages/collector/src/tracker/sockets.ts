@@ -1,0 +1,317 @@
+// The collector's table of sockets: what the kernel reported (events and counter maps) and what
+// the /proc scan found at startup, turned into wire messages. Each socket is announced once
+// (socketOpen, then socketAddress once its 4-tuple is known), then sends counter deltas only
+// when they changed, and its final deltas before socketClose.
+//
+// Sockets found in /proc get ids of their own (from 2^40 up, apart from the kernel's, which
+// count from 1). When the kernel later sees such a socket (TCP_EXISTING, or a socket_id 0
+// close), it is matched by 4-tuple and network namespace: no duplicate, no gap.
+
+import { CloseCause, EntityFlags, type MessageInput, type MessageName, SocketProtocol, SocketRole } from '@ebpf-net/protocol';
+import { EventType, KernelCloseCause, KernelRole } from '../kernel/abi.js';
+import type { SockInfo, SocketEvent } from '../kernel/events.js';
+import type { UdpRemoteCounters } from '../kernel/probes.js';
+
+export interface Outbox {
+  readonly connected: boolean;
+  send<N extends MessageName>(name: N, message: MessageInput<N>): void;
+}
+
+/** A socket found by the startup scan of /proc. */
+export interface ExistingSocket {
+  protocol: number;
+  family: number;
+  localAddr: string;
+  localPort: number;
+  remoteAddr: string;
+  remotePort: number;
+  netns: number;
+  pid: number;
+  role: number;
+}
+
+/** Where the counters come from each interval. */
+export interface CounterSource {
+  readSockets(onSocket: (info: SockInfo) => void): number;
+  readUdpRemotes(onRemote: (counters: UdpRemoteCounters) => void, remove?: boolean): number;
+}
+
+interface Tracked {
+  id: number;
+  pid: number;
+  protocol: number;
+  family: number;
+  flags: number;
+  netns: number;
+  localAddr: string;
+  localPort: number;
+  remoteAddr: string;
+  remotePort: number;
+  role: number;
+  /** socketAddress was sent (TCP: once established; UDP: at open). */
+  addressKnown: boolean;
+  // Counters as last sent (TCP; cumulative values from the kernel).
+  bytesSent: number;
+  bytesReceived: number;
+  segsOut: number;
+  segsIn: number;
+  retransmits: number;
+  srttUs: number;
+  /** Set when the kernel reported the close; it is sent once connected (TCP) or after the next poll (UDP). */
+  closeCause: number | undefined;
+  finalInfo: SockInfo | undefined;
+}
+
+export interface SocketTrackerLimits {
+  /** Sockets tracked at once (live ones and closes waiting for the reducer). */
+  maxSockets: number;
+}
+
+const FIRST_SCAN_ID = 2 ** 40;
+const UNKNOWN_ADDR = '::';
+
+export class SocketTracker {
+  private readonly byKernelId = new Map<number, Tracked>();
+  /** Sockets from the /proc scan that the kernel has not named yet, by tupleKey. */
+  private readonly scanned = new Map<string, Tracked>();
+  /** Closes the reducer has not heard of yet, by table key; sent as soon as connected. */
+  private readonly closing = new Map<number, Tracked>();
+  /** UDP closes wait for the poll that reads their last per-remote counters. */
+  private readonly udpClosing = new Map<number, Tracked>();
+  private nextScanId = FIRST_SCAN_ID;
+  /** Sockets not tracked because the table was full. */
+  dropped = 0;
+
+  constructor(
+    private readonly out: Outbox,
+    private readonly limits: SocketTrackerLimits,
+  ) {}
+
+  get size(): number {
+    return this.byKernelId.size + this.scanned.size;
+  }
+
+  /** Takes the sockets the startup scan found; they are announced as pre-existing. */
+  addExisting(sockets: readonly ExistingSocket[]): void {
+    for (const s of sockets) {
+      if (this.size >= this.limits.maxSockets) {
+        this.dropped++;
+        continue;
+      }
+      const t = newTracked(this.nextScanId++, s.pid, s.protocol, s.family, EntityFlags.PREEXISTING, s.netns);
+      setAddresses(t, s.localAddr, s.localPort, s.remoteAddr, s.remotePort, s.role);
+      t.addressKnown = true;
+      this.scanned.set(tupleKey(s.protocol, s.localAddr, s.localPort, s.remoteAddr, s.remotePort, s.netns), t);
+      this.announce(t);
+    }
+  }
+
+  onEvent(e: SocketEvent): void {
+    const info = e.info;
+    switch (e.type) {
+      case EventType.TCP_CONNECT:
+        this.track(info, 0);
+        return;
+      case EventType.TCP_ESTABLISHED:
+      case EventType.TCP_ACCEPT:
+      case EventType.TCP_EXISTING:
+      case EventType.UDP_OPEN: {
+        const t = this.track(info, e.type === EventType.TCP_EXISTING ? EntityFlags.PREEXISTING : 0);
+        if (t && !t.addressKnown) this.learnAddress(t, info);
+        return;
+      }
+      case EventType.SOCK_PID: {
+        const t = this.byKernelId.get(info.socketId);
+        if (t && t.pid !== info.pid) {
+          t.pid = info.pid;
+          this.sendOpen(t, 0); // the reducer takes the new owner from a repeated socketOpen
+        }
+        return;
+      }
+      case EventType.TCP_CLOSE:
+        this.onTcpClose(info, e.cause);
+        return;
+      case EventType.UDP_CLOSE: {
+        const t = this.byKernelId.get(info.socketId);
+        if (t) {
+          t.closeCause = CloseCause.NORMAL;
+          this.udpClosing.set(info.socketId, t);
+        }
+        return;
+      }
+      default:
+        return; // listen events: nothing to report per socket
+    }
+  }
+
+  /**
+   * Reads the counter maps and sends what changed; then sends the closes that were waiting.
+   * Skipped while disconnected: the kernel keeps counting and the next poll sends it all.
+   */
+  poll(source: CounterSource): void {
+    if (!this.out.connected) return;
+    source.readSockets((info) => {
+      if (info.socketId === 0) return;
+      const t = this.byKernelId.get(info.socketId) ?? this.track(info, info.flags & 32 ? EntityFlags.PREEXISTING : 0);
+      if (!t) return;
+      if (!t.addressKnown && info.protocol === SocketProtocol.TCP && (info.flags & 1) !== 0) this.learnAddress(t, info);
+      if (info.protocol === SocketProtocol.TCP) this.sendDelta(t, info);
+    });
+    source.readUdpRemotes((r) => {
+      const t = this.byKernelId.get(r.socketId);
+      if (!t) {
+        this.dropped++;
+        return;
+      }
+      this.out.send('udpStats', {
+        socketId: t.id,
+        remoteAddr: r.remoteAddr || UNKNOWN_ADDR,
+        remotePort: r.remotePort,
+        bytesSent: r.bytesSent,
+        bytesReceived: r.bytesReceived,
+        packetsSent: r.packetsSent,
+        packetsReceived: r.packetsReceived,
+      });
+    }, true);
+    for (const [key, t] of this.udpClosing) this.closing.set(key, t);
+    this.udpClosing.clear();
+    this.sendPendingCloses();
+  }
+
+  /** After a (re)connect: every live socket (and every close not yet delivered), flagged as snapshot. */
+  snapshot(): void {
+    for (const t of this.all()) {
+      this.sendOpen(t, EntityFlags.SNAPSHOT);
+      if (t.addressKnown) this.sendAddress(t);
+    }
+  }
+
+  /** Sends the closes the reducer has not heard of (final deltas first). */
+  sendPendingCloses(): void {
+    if (!this.out.connected) return;
+    for (const [key, t] of this.closing) {
+      if (t.finalInfo) this.sendDelta(t, t.finalInfo);
+      this.out.send('socketClose', { socketId: t.id, cause: t.closeCause ?? CloseCause.NORMAL });
+      this.byKernelId.delete(key);
+    }
+    this.closing.clear();
+  }
+
+  private *all(): IterableIterator<Tracked> {
+    yield* this.byKernelId.values();
+    yield* this.scanned.values();
+  }
+
+  /** The entry for a kernel socket, created (and announced) on first sight. */
+  private track(info: SockInfo, flags: number): Tracked | undefined {
+    if (info.socketId === 0) return undefined; // the kernel's table was full: counted there
+    const known = this.byKernelId.get(info.socketId);
+    if (known) return known;
+    // A socket the scan found, now named by the kernel?
+    const key = tupleKey(info.protocol, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, info.netns);
+    const scanned = this.scanned.get(key);
+    if (scanned) {
+      this.scanned.delete(key);
+      this.byKernelId.set(info.socketId, scanned);
+      return scanned;
+    }
+    if (this.size >= this.limits.maxSockets) {
+      this.dropped++;
+      return undefined;
+    }
+    const t = newTracked(info.socketId, info.pid, info.protocol, info.family, flags, info.netns);
+    this.byKernelId.set(info.socketId, t);
+    this.announce(t);
+    return t;
+  }
+
+  private onTcpClose(info: SockInfo, cause: number): void {
+    let t = info.socketId === 0 ? this.takeScanned(info) : this.byKernelId.get(info.socketId);
+    if (!t && info.socketId !== 0) t = this.track(info, 0); // its open event was lost: report it whole
+    if (!t) return;
+    if (!t.addressKnown && info.localPort !== 0) this.learnAddress(t, info);
+    t.closeCause = wireCause(cause);
+    t.finalInfo = info;
+    const key = info.socketId === 0 ? -t.id : info.socketId; // a scanned socket is kept under its own id until sent
+    this.byKernelId.set(key, t);
+    this.closing.set(key, t);
+    this.sendPendingCloses();
+  }
+
+  private takeScanned(info: SockInfo): Tracked | undefined {
+    const key = tupleKey(info.protocol, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, info.netns);
+    const t = this.scanned.get(key);
+    if (t) this.scanned.delete(key);
+    return t;
+  }
+
+  private learnAddress(t: Tracked, info: SockInfo): void {
+    const role = info.role === KernelRole.CLIENT ? SocketRole.CLIENT : info.role === KernelRole.SERVER ? SocketRole.SERVER : SocketRole.UNKNOWN;
+    setAddresses(t, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, role);
+    t.addressKnown = true;
+    this.sendAddress(t);
+  }
+
+  private announce(t: Tracked): void {
+    this.sendOpen(t, 0);
+    if (t.addressKnown) this.sendAddress(t);
+  }
+
+  private sendOpen(t: Tracked, extraFlags: number): void {
+    this.out.send('socketOpen', { socketId: t.id, pid: t.pid, protocol: t.protocol, family: t.family, flags: t.flags | extraFlags });
+  }
+
+  private sendAddress(t: Tracked): void {
+    this.out.send('socketAddress', {
+      socketId: t.id,
+      localAddr: t.localAddr,
+      remoteAddr: t.remoteAddr,
+      localPort: t.localPort,
+      remotePort: t.remotePort,
+      role: t.role,
+    });
+  }
+
+  /** Sends what changed since the last update; the kernel's counters are cumulative. */
+  private sendDelta(t: Tracked, info: SockInfo): void {
+    const bytesSent = info.bytesSent - t.bytesSent;
+    const bytesReceived = info.bytesReceived - t.bytesReceived;
+    const segmentsSent = Math.max(0, info.segsOut - t.segsOut);
+    const segmentsReceived = Math.max(0, info.segsIn - t.segsIn);
+    const retransmits = info.retransmits - t.retransmits;
+    if (bytesSent === 0 && bytesReceived === 0 && segmentsSent === 0 && segmentsReceived === 0 && retransmits === 0 && info.srttUs === t.srttUs) return;
+    this.out.send('socketStats', { socketId: t.id, bytesSent, bytesReceived, segmentsSent, segmentsReceived, retransmits, srttUs: info.srttUs });
+    t.bytesSent = info.bytesSent;
+    t.bytesReceived = info.bytesReceived;
+    t.segsOut = info.segsOut;
+    t.segsIn = info.segsIn;
+    t.retransmits = info.retransmits;
+    t.srttUs = info.srttUs;
+  }
+}
+
+function newTracked(id: number, pid: number, protocol: number, family: number, flags: number, netns: number): Tracked {
+  return {
+    id, pid, protocol, family, flags, netns,
+    localAddr: UNKNOWN_ADDR, localPort: 0, remoteAddr: UNKNOWN_ADDR, remotePort: 0, role: SocketRole.UNKNOWN, addressKnown: false,
+    bytesSent: 0, bytesReceived: 0, segsOut: 0, segsIn: 0, retransmits: 0, srttUs: 0,
+    closeCause: undefined, finalInfo: undefined,
+  };
+}
+
+function setAddresses(t: Tracked, localAddr: string, localPort: number, remoteAddr: string, remotePort: number, role: number): void {
+  t.localAddr = localAddr;
+  t.localPort = localPort;
+  t.remoteAddr = remoteAddr;
+  t.remotePort = remotePort;
+  t.role = role;
+}
+
+function tupleKey(protocol: number, localAddr: string, localPort: number, remoteAddr: string, remotePort: number, netns: number): string {
+  return `${protocol}|${localAddr}|${localPort}|${remoteAddr}|${remotePort}|${netns}`;
+}
+
+/** Kernel close causes 0-4 are the wire's; an aborted connect and a kernel error end normally on the wire. */
+function wireCause(cause: number): number {
+  return cause <= KernelCloseCause.REFUSED ? cause : CloseCause.NORMAL;
+}
