@@ -20,7 +20,7 @@ export function renderProtocolDoc(): string {
   out.push(
     '# Wire protocol',
     '',
-    '<!-- Generated from packages/protocol/src/schema.ts by `pnpm docs:protocol`. Do not edit. -->',
+    '<!-- Generated from packages/protocol/src/schema.ts by `pnpm docs`. Do not edit. -->',
     '',
     `Protocol version **${schema.PROTOCOL_VERSION}**, magic \`${hex(schema.MAGIC)}\` ("EBNT"). All integers are little-endian.`,
     '',

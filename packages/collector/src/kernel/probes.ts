@@ -2,9 +2,10 @@
 // ring-buffer events to a callback, and reads the counter maps in batches.
 
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { type AttachResult, BpfObject, type MapBatchReader, type RingBuffer, ensureBpfMounts } from '../bpf/index.js';
+import { type AttachResult, BpfObject, type MapBatchReader, type RingBuffer, TRACEFS_PATH, ensureBpfMounts } from '../bpf/index.js';
 import { DROP_CAUSES, REQUIRED_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS } from './abi.js';
 import { type KernelEvent, type SockInfo, readEvent, readSockInfo, readU64 } from './events.js';
 import { formatIp } from '@ebpf-net/protocol';
@@ -88,6 +89,13 @@ export class KernelProbes {
       if (options.udpRemoteEntries !== undefined) object.setMaxEntries('udp_remote', options.udpRemoteEntries);
       const netns = options.netns ?? [];
       if (netns.length > 0) object.setKnob('filter_netns', 1);
+      // Close events wait for tcp_destroy_sock (so that resets sent at close are seen); a kernel
+      // without it gets them at the transition to CLOSE instead.
+      if (!existsSync(join(TRACEFS_PATH, 'events/tcp/tcp_destroy_sock'))) {
+        object.setKnob('close_at_destroy', 0);
+        object.setAutoload('tcp_destroy', false);
+        options.logger.warn('this kernel has no tcp:tcp_destroy_sock tracepoint: TCP close events are taken at the transition to CLOSE');
+      }
       await object.load();
       const allowed = object.map('netns_allowed');
       const one = Buffer.alloc(4);
