@@ -4,7 +4,7 @@
 
 import { Command } from 'commander';
 import { UserError, addOptions, createLogger, exitOnUserError, stopOnSignals } from '@ebpf-net/common';
-import { BpfLoadError, BpfNotPermittedError, BtfMissingError, LibbpfUnavailableError, closeAllBpfObjects, installSignalHandlers } from './bpf/index.js';
+import { BpfLoadError, BpfNotPermittedError, BtfMissingError, LibbpfUnavailableError, closeAllBpfObjects } from './bpf/index.js';
 import { COLLECTOR_VERSION, Collector } from './collector.js';
 import { type CollectorFlags, ENVIRONMENT, OPTIONS, resolveConfig } from './config.js';
 import { BpfObjectMissingError } from './kernel/probes.js';
@@ -30,17 +30,31 @@ async function run(flags: CollectorFlags): Promise<void> {
   if (process.getuid?.() !== 0) throw new UserError('kernel-collector must run as root (it loads BPF programs): try sudo');
   const log = createLogger({ name: 'kernel-collector', level: config.logLevel, console: config.logConsole, file: config.logFile });
   const collector = new Collector(config, log);
-  // A signal during start-up detaches whatever was attached and exits; once running, the
-  // graceful stop below takes over. Any exit, even a crash, closes the BPF objects first.
-  const removeSignalHandlers = installSignalHandlers({ logger: log });
+  // A signal during start-up is honoured once start-up returns: libbpf calls in progress must
+  // not be interrupted (closing objects from a signal handler then would deadlock the binding).
+  let signalled: string | undefined;
+  const early = (signal: string) => {
+    signalled = signal;
+    log.info({ signal }, 'stopping once start-up has finished');
+  };
+  process.on('SIGINT', early);
+  process.on('SIGTERM', early);
+  // Any exit, even a crash, closes the BPF objects first.
   process.on('exit', () => closeAllBpfObjects());
   try {
     await collector.start();
   } catch (error) {
     await collector.stop();
     throw explain(error);
+  } finally {
+    process.off('SIGINT', early);
+    process.off('SIGTERM', early);
   }
-  removeSignalHandlers();
+  if (signalled) {
+    await collector.stop();
+    log.flush();
+    process.exit(0);
+  }
   log.info({ version: COLLECTOR_VERSION, reducer: `${config.intakeHost}:${config.intakePort}`, intervalMs: config.intervalMs }, 'kernel-collector running');
   stopOnSignals(log, 'sending the last deltas and detaching the BPF programs', () => collector.stop());
 }

@@ -22,13 +22,25 @@ export function addOptions(program: Command, options: readonly OptionSpec[]): vo
   }
 }
 
-/** On SIGINT or SIGTERM: logs, runs `stop` once, flushes the log and exits 0. */
+/** How long a graceful stop may take before the process exits anyway. */
+export const STOP_DEADLINE_MS = 10_000;
+
+/**
+ * On SIGINT or SIGTERM: logs, runs `stop` once, flushes the log and exits 0. A stop that does
+ * not finish within STOP_DEADLINE_MS is logged and the process exits 1: a daemon never hangs
+ * on its way out.
+ */
 export function stopOnSignals(log: Logger, what: string, stop: () => Promise<void>): void {
   let stopping = false;
   const onSignal = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, `stopping: ${what}`);
+    setTimeout(() => {
+      log.error(`the stop did not finish within ${STOP_DEADLINE_MS / 1000} s; exiting anyway`);
+      log.flush();
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     await stop();
     log.flush();
     process.exit(0);

@@ -94,7 +94,8 @@ export class IntakeClient {
     clearInterval(this.flushTimer);
     clearTimeout(this.retryTimer);
     const socket = this.socket;
-    if (!socket) return;
+    // A socket that already closed (the reducer went away) emits no second 'close'.
+    if (!socket || socket.destroyed) return;
     this.flush();
     this.up = false;
     await new Promise<void>((resolve) => {
