@@ -1,12 +1,15 @@
 // IP addresses on the wire are 16 bytes: IPv6, with IPv4 as IPv4-mapped (::ffff:a.b.c.d).
 // In JavaScript they are strings in canonical form: dotted quad for IPv4, RFC 5952 for IPv6.
 
+/** "0" to "255": IPv4 addresses are formatted on hot paths (every socket event). */
+const DECIMAL = Array.from({ length: 256 }, (_, i) => String(i));
+
 /** Formats the 16 bytes at `offset` as a canonical address string. */
 export function formatIp(bytes: Uint8Array, offset: number): string {
   let mapped = bytes[offset + 10] === 0xff && bytes[offset + 11] === 0xff;
   for (let i = 0; mapped && i < 10; i++) mapped = bytes[offset + i] === 0;
   if (mapped) {
-    return `${bytes[offset + 12]}.${bytes[offset + 13]}.${bytes[offset + 14]}.${bytes[offset + 15]}`;
+    return `${DECIMAL[bytes[offset + 12]!]}.${DECIMAL[bytes[offset + 13]!]}.${DECIMAL[bytes[offset + 14]!]}.${DECIMAL[bytes[offset + 15]!]}`;
   }
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((bytes[offset + i]! << 8) | bytes[offset + i + 1]!);

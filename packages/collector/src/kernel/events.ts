@@ -64,8 +64,25 @@ export interface ProcessEvent {
 
 export type KernelEvent = SocketEvent | ProcessEvent;
 
+// Buffer's read methods check their arguments on every call; DataView reads are inlined by
+// V8. A view is kept for the last buffer seen: the ring and each batch reader reuse theirs.
+let lastBuffer: Buffer | undefined;
+let lastView: DataView | undefined;
+function viewOf(b: Buffer): DataView {
+  if (b !== lastBuffer) {
+    lastBuffer = b;
+    lastView = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  return lastView!;
+}
+
 export function readU64(b: Buffer, at: number): number {
-  return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
+  const v = viewOf(b);
+  return v.getUint32(at, true) + v.getUint32(at + 4, true) * 4294967296;
+}
+
+function u64(v: DataView, at: number): number {
+  return v.getUint32(at, true) + v.getUint32(at + 4, true) * 4294967296;
 }
 
 /** A NUL-terminated C string in a fixed-size field. */
@@ -77,58 +94,60 @@ function readCString(b: Buffer, at: number, length: number): string {
 
 export function readSockInfo(b: Buffer, at: number): SockInfo {
   const I = SOCK_INFO;
+  const v = viewOf(b);
   return {
-    socketId: readU64(b, at + I.socketId),
-    startNs: readU64(b, at + I.startNs),
-    lastUpdateNs: readU64(b, at + I.lastUpdateNs),
-    closeNs: readU64(b, at + I.closeNs),
-    bytesSent: readU64(b, at + I.bytesSent),
-    bytesReceived: readU64(b, at + I.bytesReceived),
-    sendCalls: readU64(b, at + I.sendCalls),
-    recvCalls: readU64(b, at + I.recvCalls),
-    pid: b.readUInt32LE(at + I.pid),
-    netns: b.readUInt32LE(at + I.netns),
-    segsOut: b.readUInt32LE(at + I.segsOut),
-    segsIn: b.readUInt32LE(at + I.segsIn),
-    retransmits: b.readUInt32LE(at + I.retransmits),
-    resetsSent: b.readUInt32LE(at + I.resetsSent),
-    resetsReceived: b.readUInt32LE(at + I.resetsReceived),
-    srttUs: b.readUInt32LE(at + I.srttUs),
-    sndCwnd: b.readUInt32LE(at + I.sndCwnd),
-    flags: b.readUInt32LE(at + I.flags),
-    family: b.readUInt16LE(at + I.family),
-    protocol: b.readUInt16LE(at + I.protocol),
-    localPort: b.readUInt16LE(at + I.sport),
-    remotePort: b.readUInt16LE(at + I.dport),
+    socketId: u64(v, at + I.socketId),
+    startNs: u64(v, at + I.startNs),
+    lastUpdateNs: u64(v, at + I.lastUpdateNs),
+    closeNs: u64(v, at + I.closeNs),
+    bytesSent: u64(v, at + I.bytesSent),
+    bytesReceived: u64(v, at + I.bytesReceived),
+    sendCalls: u64(v, at + I.sendCalls),
+    recvCalls: u64(v, at + I.recvCalls),
+    pid: v.getUint32(at + I.pid, true),
+    netns: v.getUint32(at + I.netns, true),
+    segsOut: v.getUint32(at + I.segsOut, true),
+    segsIn: v.getUint32(at + I.segsIn, true),
+    retransmits: v.getUint32(at + I.retransmits, true),
+    resetsSent: v.getUint32(at + I.resetsSent, true),
+    resetsReceived: v.getUint32(at + I.resetsReceived, true),
+    srttUs: v.getUint32(at + I.srttUs, true),
+    sndCwnd: v.getUint32(at + I.sndCwnd, true),
+    flags: v.getUint32(at + I.flags, true),
+    family: v.getUint16(at + I.family, true),
+    protocol: v.getUint16(at + I.protocol, true),
+    localPort: v.getUint16(at + I.sport, true),
+    remotePort: v.getUint16(at + I.dport, true),
     localAddr: formatIp(b, at + I.saddr),
     remoteAddr: formatIp(b, at + I.daddr),
     state: b[at + I.state]!,
     role: b[at + I.role]!,
     closeOldState: b[at + I.closeOldState]!,
     cause: b[at + I.cause]!,
-    skErr: b.readUInt16LE(at + I.skErr),
+    skErr: v.getUint16(at + I.skErr, true),
   };
 }
 
 /** Parses one ring record; undefined for a record of a type or size this collector does not know. */
 export function readEvent(b: Buffer, at: number, length: number): KernelEvent | undefined {
   if (length < 4) return undefined;
-  const type = b.readUInt32LE(at);
+  const v = viewOf(b);
+  const type = v.getUint32(at, true);
   if (type >= EventType.PROC_EXEC && type <= EventType.PROC_EXIT) {
     if (length < PROC_EVENT.size) return undefined;
     const P = PROC_EVENT;
     return {
       kind: 'process',
       type,
-      pid: b.readUInt32LE(at + P.pid),
-      ppid: b.readUInt32LE(at + P.ppid),
-      uid: b.readUInt32LE(at + P.uid),
-      tsNs: readU64(b, at + P.tsNs),
-      startNs: readU64(b, at + P.startNs),
-      cgroupId: readU64(b, at + P.cgroupId),
-      exitCode: b.readInt32LE(at + P.exitCode),
-      netns: b.readUInt32LE(at + P.netns),
-      flags: b.readUInt32LE(at + P.flags),
+      pid: v.getUint32(at + P.pid, true),
+      ppid: v.getUint32(at + P.ppid, true),
+      uid: v.getUint32(at + P.uid, true),
+      tsNs: u64(v, at + P.tsNs),
+      startNs: u64(v, at + P.startNs),
+      cgroupId: u64(v, at + P.cgroupId),
+      exitCode: v.getInt32(at + P.exitCode, true),
+      netns: v.getUint32(at + P.netns, true),
+      flags: v.getUint32(at + P.flags, true),
       comm: readCString(b, at + P.comm, P.commLength),
       filename: type === EventType.PROC_EXEC ? readCString(b, at + P.filename, P.filenameLength) : '',
     };
@@ -141,7 +160,7 @@ export function readEvent(b: Buffer, at: number, length: number): KernelEvent | 
       oldState: b[at + SOCK_EVENT.oldState]!,
       newState: b[at + SOCK_EVENT.newState]!,
       cause: b[at + SOCK_EVENT.cause]!,
-      tsNs: readU64(b, at + SOCK_EVENT.tsNs),
+      tsNs: u64(v, at + SOCK_EVENT.tsNs),
       info: readSockInfo(b, at + SOCK_EVENT.info),
     };
   }
