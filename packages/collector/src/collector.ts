@@ -208,7 +208,8 @@ export class Collector {
     const container = containerOfProcess(p);
     if (!container) return undefined;
     const meta = readContainerMetadata(this.paths, container.runtime, container.id);
-    return { runtime: container.runtime, containerId: container.id, cgroupPath: p.cgroupPath, ...meta };
+    // Host processes: the id is their systemd unit, or "host"; it is their name too.
+    return { runtime: container.runtime, containerId: container.id, cgroupPath: p.cgroupPath, ...meta, name: meta.name || container.id };
   }
 
   /** --node-name, else the machine id (stable across reboots), else the host name. */
