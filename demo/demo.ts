@@ -4,7 +4,7 @@
 //   node demo/dist/demo.js [--duration SECONDS] [--plain]
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +15,24 @@ const dataDir = join(root, '.data');
 const args = process.argv.slice(2);
 const durationS = args.includes('--duration') ? Number(args[args.indexOf('--duration') + 1]) : 0;
 const plain = args.includes('--plain') || !process.stdout.isTTY;
-const OUR_PROGRAMS = /^(\d+): .*name (tcp_state|sock_send|sock_recv|tcp_destroy|proc_exec|proc_fork|proc_exit)\b/gm;
+/** Ids of the BPF programs a process holds, from its fds (bpftool here does not report owners). */
+function programsHeldBy(pid: number): Set<number> {
+  const ids = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`, { withFileTypes: false })) {
+    try {
+      const m = /^prog_id:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.add(Number(m[1]));
+    } catch {
+      // the fd closed meanwhile
+    }
+  }
+  return ids;
+}
 
-/** Ids of loaded BPF programs with the collector's names. */
-function ourPrograms(): Set<string> {
+/** Ids of all loaded BPF programs. */
+function loadedPrograms(): Set<number> {
   const list = spawnSync('bpftool', ['prog', 'list'], { encoding: 'utf8' }).stdout ?? '';
-  return new Set([...list.matchAll(OUR_PROGRAMS)].map((m) => m[1]!));
+  return new Set([...list.matchAll(/^(\d+): /gm)].map((m) => Number(m[1])));
 }
 
 const children: ChildProcess[] = [];
@@ -156,7 +168,6 @@ async function main(): Promise<void> {
 
   const reducer = start('reducer', node, [join(root, 'packages/reducer/dist/src/cli.js'), '--host', '127.0.0.1', '--port', String(intake), '--prom', `127.0.0.1:${http}`, '--db', db, '--interval', '1s', '--aggregation', 'process,node', '--no-log-file', '--log-console']);
   await waitUntil('the reducer to start', async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).ok, 20_000);
-  const before = ourPrograms(); // other collectors on this machine are not ours to check
   const collector = start('collector', node, [join(root, 'packages/collector/dist/src/cli.js'), '--no-log-file', '--log-console'], { EBPF_NET_INTAKE_HOST: '127.0.0.1', EBPF_NET_INTAKE_PORT: String(intake) });
   const metrics = async () => (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
   await waitUntil('the collector to connect', async () => /ebpf_net_reducer_collectors 1\b/.test(await metrics()), 30_000);
@@ -173,17 +184,19 @@ async function main(): Promise<void> {
   const finish = async () => {
     if (stopping) return;
     stopping = true;
+    const ours = collector.pid !== undefined && collector.exitCode === null ? programsHeldBy(collector.pid) : new Set<number>();
     await stopAll();
     rmSync(site, { recursive: true, force: true });
     // The kernel frees detached programs after an RCU grace period: give it a few seconds.
-    let left: string[] = [];
+    let left: number[] = [];
     for (let i = 0; i < 30; i++) {
-      left = [...ourPrograms()].filter((id) => !before.has(id));
+      const loaded = loadedPrograms();
+      left = [...ours].filter((id) => loaded.has(id));
       if (left.length === 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     process.stdout.write(
-      `\nstopped. BPF programs of the collector left attached: ${left.length === 0 ? 'none' : `${left.length} (ids ${left.join(', ')}; see bpftool prog list)`}.\n` +
+      `\nstopped. BPF programs of the collector left attached: ${left.length === 0 ? `none (it held ${ours.size})` : `${left.length} (ids ${left.join(', ')}; see bpftool prog list)`}.\n` +
         `the flows stay in ${db}; ask it, e.g.:\n  node packages/reducer/dist/src/cli.js query top-flows --db ${db} --since 10m\n`,
     );
     process.exit(collector.exitCode ?? 0);

@@ -2,7 +2,7 @@
 // deleted by the test), endpoint programs with names of their own, and the real binaries.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,13 +152,28 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Every daemon this test process started, so that a timeout can show what they said. */
+const started: Daemon[] = [];
+
 /** A daemon started from its binary, with its output kept in a log file of the test's. */
 export class Daemon {
   readonly child: ChildProcess;
+  readonly logPath: string;
 
   constructor(readonly name: string, script: string, args: string[], env: NodeJS.ProcessEnv, logDir: string) {
-    const log = openSync(join(logDir, `${name}.log`), 'a');
+    this.logPath = join(logDir, `${name}.log`);
+    const log = openSync(this.logPath, 'a');
     this.child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', log, log] });
+    started.push(this);
+  }
+
+  /** The last lines of its log. */
+  tail(lines = 25): string {
+    try {
+      return readFileSync(this.logPath, 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
   }
 
   /** SIGTERM, and the exit code (SIGKILL after 10 s). */
@@ -199,7 +214,10 @@ export async function until<T>(what: string, get: () => Promise<T>, ok: (value: 
   for (;;) {
     const value = await get();
     if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(value)})`);
+    if (Date.now() > deadline) {
+      const logs = started.filter((d) => d.child.exitCode === null).map((d) => `--- ${d.name} (pid ${d.child.pid}), last lines:\n${d.tail()}`);
+      throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(value)})\n${logs.join('\n')}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
