@@ -32,6 +32,8 @@ export interface ExistingSocket {
 
 /** Where the counters come from each interval. */
 export interface CounterSource {
+  /** Hands every waiting lifecycle event to the trackers now. */
+  drain(): number;
   readSockets(onSocket: (info: SockInfo) => void): number;
   readUdpRemotes(onRemote: (counters: UdpRemoteCounters) => void, remove?: boolean): number;
 }
@@ -150,6 +152,10 @@ export class SocketTracker {
    */
   poll(source: CounterSource): void {
     if (!this.out.connected) return;
+    // Events first: a socket's open event may still wait in the ring while its counters are
+    // already in the maps, and UDP counters are deleted as they are read.
+    source.drain();
+    let drainedAgain = false;
     source.readSockets((info) => {
       if (info.socketId === 0) return;
       const t = this.byKernelId.get(info.socketId) ?? this.track(info, info.flags & 32 ? EntityFlags.PREEXISTING : 0);
@@ -158,7 +164,12 @@ export class SocketTracker {
       if (info.protocol === SocketProtocol.TCP) this.sendDelta(t, info);
     });
     source.readUdpRemotes((r) => {
-      const t = this.byKernelId.get(r.socketId);
+      let t = this.byKernelId.get(r.socketId);
+      if (!t && !drainedAgain) {
+        drainedAgain = true; // its open event came after the first drain
+        source.drain();
+        t = this.byKernelId.get(r.socketId);
+      }
       if (!t) {
         this.dropped++;
         return;
