@@ -218,13 +218,15 @@ export class SocketTracker {
     if (info.socketId === 0) return undefined; // the kernel's table was full: counted there
     const known = this.byKernelId.get(info.socketId);
     if (known) return known;
-    // A socket the scan found, now named by the kernel?
-    const key = tupleKey(info.protocol, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, info.netns);
-    const scanned = this.scanned.get(key);
-    if (scanned) {
-      this.scanned.delete(key);
-      this.byKernelId.set(info.socketId, scanned);
-      return scanned;
+    // A socket the scan found, now named by the kernel? (No key to build once none is left.)
+    if (this.scanned.size > 0) {
+      const key = tupleKey(info.protocol, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, info.netns);
+      const scanned = this.scanned.get(key);
+      if (scanned) {
+        this.scanned.delete(key);
+        this.byKernelId.set(info.socketId, scanned);
+        return scanned;
+      }
     }
     if (this.size >= this.limits.maxSockets) {
       this.dropped++;
@@ -250,6 +252,7 @@ export class SocketTracker {
   }
 
   private takeScanned(info: SockInfo): Tracked | undefined {
+    if (this.scanned.size === 0) return undefined;
     const key = tupleKey(info.protocol, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, info.netns);
     const t = this.scanned.get(key);
     if (t) this.scanned.delete(key);

@@ -16,6 +16,12 @@
 #       two unconnected sockets: A sendto()s each size of A_TO_B (comma-separated) to B, B
 #       recvfrom()s each, then B sendto()s each size of B_TO_A to A and A recvfrom()s them;
 #       prints {"done": ...}, waits for a line on stdin, closes both.
+#   python3 collector-endpoints.py tcp-many HOST COUNT PAUSE_MS
+#       a listener and COUNT connections to it, PAUSE_MS apart: connection i carries 1000+i
+#       bytes to the server and 500+i back, then both ends close; prints the client ports.
+#   python3 collector-endpoints.py udp-many HOST COUNT PAUSE_MS
+#       COUNT pairs of unconnected sockets, PAUSE_MS apart, one 100-byte datagram A->B and a
+#       30-byte answer B->A each; prints {"pairs": [[portA, portB], ...]}, waits, closes them.
 #
 # Addresses are loopback only.
 
@@ -23,6 +29,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 
 def out(**fields):
@@ -118,7 +125,57 @@ def udp_pair(host, port_a, port_b, a_to_b, b_to_a):
     out(closed=True)
 
 
-MODES = {'tcp-listen': tcp_listen, 'tcp-connect': tcp_connect, 'tcp-refused': tcp_refused, 'udp-pair': udp_pair}
+def udp_many(host, count, pause_ms):
+    """COUNT pairs of unconnected sockets, one after the other, PAUSE_MS apart: in each, A
+    sendto()s 100 bytes to B, B recvfrom()s it and sendto()s 30 bytes back. Prints the pairs'
+    ports, waits for a line on stdin, closes them all."""
+    fam = family_of(host)
+    pairs = []
+    keep = []
+    for _ in range(int(count)):
+        a = socket.socket(fam, socket.SOCK_DGRAM)
+        a.bind((host, 0))
+        b = socket.socket(fam, socket.SOCK_DGRAM)
+        b.bind((host, 0))
+        a.sendto(b'a' * 100, b.getsockname())
+        d, src = b.recvfrom(65536)
+        b.sendto(b'b' * 30, src)
+        a.recvfrom(65536)
+        pairs.append([a.getsockname()[1], b.getsockname()[1]])
+        keep += [a, b]
+        time.sleep(int(pause_ms) / 1000.0)
+    out(pid=os.getpid(), pairs=pairs)
+    sys.stdin.readline()
+    for s in keep:
+        s.close()
+    out(closed=True)
+
+
+def tcp_many(host, count, pause_ms):
+    """A listener and COUNT connections to it, one after the other, PAUSE_MS apart: the client
+    sends 1000 + i bytes, the server answers 500 + i, both close. Prints the client ports."""
+    fam = family_of(host)
+    srv = socket.socket(fam, socket.SOCK_STREAM)
+    srv.bind((host, 0))
+    srv.listen(16)
+    ports = []
+    for i in range(int(count)):
+        c = socket.socket(fam, socket.SOCK_STREAM)
+        c.connect(srv.getsockname()[:2])
+        a, _ = srv.accept()
+        c.sendall(b'c' * (1000 + i))
+        recv_exactly(a, 1000 + i)
+        a.sendall(b's' * (500 + i))
+        recv_exactly(c, 500 + i)
+        ports.append(c.getsockname()[1])
+        c.close()
+        a.close()
+        time.sleep(int(pause_ms) / 1000.0)
+    out(pid=os.getpid(), server=srv.getsockname()[1], clients=ports)
+    srv.close()
+
+
+MODES = {'tcp-listen': tcp_listen, 'tcp-connect': tcp_connect, 'tcp-refused': tcp_refused, 'udp-pair': udp_pair, 'udp-many': udp_many, 'tcp-many': tcp_many}
 
 if __name__ == '__main__':
     MODES[sys.argv[1]](*sys.argv[2:])

@@ -196,6 +196,34 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * A loopback TCP port outside the kernel's ephemeral range that nobody listens on now: for a
+ * server that the test stops and starts again on the same port (an ephemeral port could be
+ * taken meanwhile by some connection's local end).
+ */
+export async function freeListenPort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    // the usual default
+  }
+  const floor = Math.max(1024, Math.min(20_000, low - 2000));
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = floor + Math.floor(Math.random() * (low - floor));
+    const server = createServer();
+    const ok = await new Promise<boolean>((r) => {
+      server.once('error', () => r(false));
+      server.listen({ host: '127.0.0.1', port, exclusive: true }, () => r(true));
+    });
+    if (ok) {
+      await new Promise<void>((r) => server.close(() => r()));
+      return port;
+    }
+  }
+  return freePort();
+}
+
 /** A loopback UDP port nobody has bound now. */
 export async function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4');

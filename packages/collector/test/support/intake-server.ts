@@ -27,6 +27,9 @@ export class IntakeConnection {
   /** Set when the decoder refused the stream (the connection is then destroyed). */
   protocolError: Error | undefined;
   closed = false;
+  /** Messages read by discardUnread(): received, never processed (as by a reducer that crashed). */
+  readonly discarded: Recorded[] = [];
+  discarding = false;
   /** socketStats sums of this connection alone, by socket id. */
   readonly totalsBySocket = new Map<number, SocketTotals>();
   /** Indexes in `messages` of the first snapshotBegin and of the snapshotEnd after it. */
@@ -111,12 +114,15 @@ export class TestIntakeServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private seq = 0;
-  private listeners: Array<() => void> = [];
+  private listeners = new Set<() => void>();
+  private notifyTimer: NodeJS.Timeout | undefined;
   private _port = 0;
   /** Per socket (`${sessionId}:${socketId}`): every message about it, from every connection. */
   private readonly views = new Map<string, SocketView>();
   /** socketAddress 4-tuple → the sockets it was said of. */
   private readonly byTuple = new Map<string, Set<string>>();
+  /** socketAddress local address and port → the sockets it was said of. */
+  private readonly byLocal = new Map<string, Set<string>>();
   /** udpStats sums by `${sessionId}:${socketId}|${remoteAddr}|${remotePort}`. */
   private readonly udp = new Map<string, UdpTotals>();
 
@@ -138,16 +144,25 @@ export class TestIntakeServer {
   /** Listens (again) on 127.0.0.1; by default on the port it had before. */
   async listen(port = this._port): Promise<void> {
     if (this.server) throw new Error('the test intake server is already listening');
-    const server = createServer((socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    const server = createServer((socket) => {
+      // A connection that arrives while stop() runs is refused: close() would wait for it.
+      if (this.server !== server) socket.destroy();
+      else this.accept(socket);
     });
-    this._port = (server.address() as AddressInfo).port;
     this.server = server;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      this.server = undefined;
+      throw error;
+    }
+    this._port = (server.address() as AddressInfo).port;
   }
 
   /** Goes away like a reducer that stopped: every connection destroyed, the listener closed. */
@@ -167,6 +182,16 @@ export class TestIntakeServer {
     for (const s of this.sockets) s.pause();
   }
 
+  /**
+   * Reads, for `ms`, what waits on every open connection, recording it in `discarded` instead of
+   * `messages`: after pauseReading(), this counts what a reducer that crashed would have lost.
+   */
+  async discardUnread(ms: number): Promise<void> {
+    for (const conn of this.connections) if (!conn.closed) conn.discarding = true;
+    for (const s of this.sockets) s.resume();
+    await new Promise((r) => setTimeout(r, ms));
+  }
+
   private accept(socket: Socket): void {
     const conn = new IntakeConnection(this.connections.length, socket);
     this.connections.push(conn);
@@ -178,6 +203,10 @@ export class TestIntakeServer {
         const message = copyMessage(m);
         if (name === 'handshake') conn.handshake = message as MessageOf<'handshake'>;
         const r: Recorded = { name, message: message as MessageOf<typeof name>, atMs: Date.now(), seq: this.seq++ };
+        if (conn.discarding) {
+          conn.discarded.push(r);
+          return;
+        }
         conn.messages.push(r);
         if (name === 'snapshotBegin' && conn.snapshotBounds === undefined) conn.snapshotBounds = { begin: conn.messages.length - 1, end: undefined };
         if (name === 'snapshotEnd' && conn.snapshotBounds && conn.snapshotBounds.end === undefined) conn.snapshotBounds.end = conn.messages.length - 1;
@@ -204,10 +233,15 @@ export class TestIntakeServer {
     this.notify();
   }
 
+  /** Runs the waiting checks, at most every 20 ms (a busy collector sends many chunks). */
   private notify(): void {
-    const waiting = this.listeners;
-    this.listeners = [];
-    for (const l of waiting) l();
+    if (this.notifyTimer) return;
+    this.notifyTimer = setTimeout(() => {
+      this.notifyTimer = undefined;
+      const waiting = [...this.listeners];
+      this.listeners.clear();
+      for (const l of waiting) l();
+    }, 20);
   }
 
   /**
@@ -231,7 +265,7 @@ export class TestIntakeServer {
           finish();
           resolve(value);
         } else {
-          this.listeners.push(check);
+          this.listeners.add(check);
         }
       };
       const poll = setInterval(check, 100);
@@ -246,6 +280,11 @@ export class TestIntakeServer {
       };
       check();
     });
+  }
+
+  /** The first connection after the first `after` ones whose snapshot arrived whole. */
+  waitForSnapshot(after = 0, timeoutMs = 20_000): Promise<IntakeConnection> {
+    return this.waitFor(() => this.connections.slice(after).find((c) => c.snapshot() !== undefined), timeoutMs, `a snapshot on a connection after the first ${after}`);
   }
 
   /** A short account of what arrived, for failure messages. */
@@ -295,6 +334,8 @@ export class TestIntakeServer {
     let keys: Iterable<string>;
     if (query.localAddr !== undefined && query.localPort !== undefined && query.remoteAddr !== undefined && query.remotePort !== undefined) {
       keys = this.byTuple.get(tupleKey(query.localAddr, query.localPort, query.remoteAddr, query.remotePort)) ?? [];
+    } else if (query.localAddr !== undefined && query.localPort !== undefined) {
+      keys = [...(this.byLocal.get(`${query.localAddr}|${query.localPort}`) ?? [])].filter((k) => this.views.get(k)!.addresses.some((a) => matches(a, query)));
     } else {
       keys = [...this.views].filter(([, v]) => v.addresses.some((a) => matches(a, query))).map(([k]) => k);
     }
@@ -332,10 +373,14 @@ export class TestIntakeServer {
       case 'socketAddress': {
         const a = r.message as MessageOf<'socketAddress'>;
         v.addresses.push(a);
-        const t = tupleKey(a.localAddr, a.localPort, a.remoteAddr, a.remotePort);
-        const set = this.byTuple.get(t) ?? new Set<string>();
-        set.add(key);
-        this.byTuple.set(t, set);
+        for (const [index, k] of [
+          [this.byTuple, tupleKey(a.localAddr, a.localPort, a.remoteAddr, a.remotePort)],
+          [this.byLocal, `${a.localAddr}|${a.localPort}`],
+        ] as const) {
+          const set = index.get(k) ?? new Set<string>();
+          set.add(key);
+          index.set(k, set);
+        }
         break;
       }
       case 'socketClose':
