@@ -95,6 +95,7 @@ test('the reducer restarts mid-connection: same session, a snapshot with the soc
       `bytes sent ${sent} (before the stop ${sentAtStop}); deltas received: ${firstPart} on the first connection, ${secondPart} after the reconnect`,
     );
     assert.ok(secondPart >= sentWhileDown, 'what was sent while the reducer was down arrived after the reconnect');
+    assert.ok(intake.connections.every((c) => c.protocolError === undefined), 'every stream decodes');
     await client.finish();
     await server.finish();
   } finally {

@@ -149,6 +149,8 @@ test('a new connection is reported with its owner, exact bytes each way, and its
       assert.equal(v.closes[0]!.cause, CloseCause.NORMAL);
     }
 
+    assert.deepEqual(intake.connections.map((c) => c.protocolError?.message), [undefined], 'a stream the protocol decoder accepts');
+
     // The processes, by the comm they were exec'd under.
     for (const [pid, comm] of [
       [client.pid, 'ebn-new-cli'],
@@ -229,10 +231,12 @@ test('a listener from before the start, a connection after: the accepted socket 
     await server.command('send 888');
     await client.command('recv 888');
     const serverTuple = { localAddr: '127.0.0.1', localPort: port, remoteAddr: '127.0.0.1', remotePort: clientPort };
+    // The owner is confirmed by the server's first read (a repeated socketOpen): it may arrive
+    // after that read's counters, so wait for both.
     const s = await intake.waitFor(() => {
       const v = intake.findSocket(serverTuple, SocketProtocol.TCP);
-      return v && v.totals.bytesSent === 888 && v.totals.bytesReceived === 777 && v;
-    }, 10_000, 'the accepted socket with 888 bytes sent and 777 received').catch((e: Error) => {
+      return v && v.totals.bytesSent === 888 && v.totals.bytesReceived === 777 && v.opens.at(-1)?.pid === server.pid && v;
+    }, 10_000, `the accepted socket with 888 bytes sent, 777 received, owned by pid ${server.pid}`).catch((e: Error) => {
       throw new Error(`${e.message}\nserver: ${JSON.stringify(intake.findSockets(serverTuple))}`);
     });
     const about = intake.connections[0]!.messages.filter((r) => (r.message as { socketId?: number }).socketId === s.socketId).map((r) => [r.name, r.message]);

@@ -163,6 +163,10 @@ export class SocketTracker {
       if (!t.addressKnown && info.protocol === SocketProtocol.TCP && (info.flags & 1) !== 0) this.learnAddress(t, info);
       if (info.protocol === SocketProtocol.TCP) this.sendDelta(t, info);
     });
+    // Only closes known before this read are finished after it: one drained during the read
+    // may have counters this pass did not see, so it waits for the next poll.
+    const udpClosed = [...this.udpClosing];
+    this.udpClosing.clear();
     source.readUdpRemotes((r) => {
       let t = this.byKernelId.get(r.socketId);
       if (!t && !drainedAgain) {
@@ -184,8 +188,7 @@ export class SocketTracker {
         packetsReceived: r.packetsReceived,
       });
     }, true);
-    for (const [key, t] of this.udpClosing) this.closing.set(key, t);
-    this.udpClosing.clear();
+    for (const [key, t] of udpClosed) this.closing.set(key, t);
     this.sendPendingCloses();
   }
 
