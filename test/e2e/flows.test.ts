@@ -75,7 +75,9 @@ describe('flows across network namespaces', { skip, timeout: 90_000 }, () => {
     const backward = { aggregation: 'process', source_node: 'node-b', source_process: 'e2e-server', dest_node: 'node-a', dest_process: 'e2e-client' };
     await until('node-a → node-b bytes', () => metricValue(http, 'tcp_bytes_total', forward), (v) => v === N);
     await until('node-b → node-a bytes', () => metricValue(http, 'tcp_bytes_total', backward), (v) => v === M);
-    assert.equal(await metricValue(http, 'tcp_bytes_total', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), N);
+    const nodeLevel = await metricValue(http, 'tcp_bytes_total', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' });
+    const series = async () => (await (await fetch(`http://127.0.0.1:${http}/metrics`)).text()).split('\n').filter((l) => l.startsWith('tcp_bytes_total')).join('\n');
+    assert.equal(nodeLevel, N, `node level; all series:\n${await series()}`);
     assert.equal(await metricValue(http, 'tcp_bytes_total', { aggregation: 'node', source_node: 'node-a', dest_node: pair.addrB }), undefined, 'no half-matched flow to the bare address');
     assert.equal(await metricValue(http, 'tcp_new_sockets_total', forward), 1);
     await stop();
