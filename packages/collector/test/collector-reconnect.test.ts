@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { EntityFlags, SocketProtocol } from '@ebpf-net/protocol';
-import { CollectorProcess, Endpoint, SKIP_REASON, freeListenPort, freePort, killAll } from './support/collector-process.js';
+import { CollectorProcess, Endpoint, SKIP_REASON, freeListenPort, freePort, killAll, startCollector } from './support/collector-process.js';
 import { TestIntakeServer } from './support/intake-server.js';
 
 after(killAll);
@@ -30,8 +30,7 @@ test('the reducer restarts mid-connection: same session, a snapshot with the soc
   let collector: CollectorProcess | undefined;
   let sending = true;
   try {
-    collector = CollectorProcess.start({ port: intake.port });
-    await intake.waitFor(() => intake.connections[0]?.snapshot(), 20_000, 'the first snapshot');
+    collector = await startCollector(intake);
     const { client, server, tuple } = await openConnection();
 
     // A sender that keeps going, whatever the reducer does: a known amount every 50 ms.
@@ -136,8 +135,7 @@ test('a connection opened and closed while the reducer is away is reported whole
   const intake = await TestIntakeServer.start(await freeListenPort()); // it comes back on the same port
   let collector: CollectorProcess | undefined;
   try {
-    collector = CollectorProcess.start({ port: intake.port });
-    await intake.waitFor(() => intake.connections[0]?.snapshot(), 20_000, 'the first snapshot');
+    collector = await startCollector(intake);
     await intake.stop();
     await collector.waitForLog(/disconnected from the reducer/, 10_000);
 
@@ -192,8 +190,7 @@ test('deltas written to a reducer that stalled and crashed are delivered again o
   const intake = await TestIntakeServer.start(await freeListenPort()); // it comes back on the same port
   let collector: CollectorProcess | undefined;
   try {
-    collector = CollectorProcess.start({ port: intake.port });
-    await intake.waitFor(() => intake.connections[0]?.snapshot(), 20_000, 'the first snapshot');
+    collector = await startCollector(intake);
     const { client, server, tuple } = await openConnection();
     await client.command('send 1000');
     await server.command('recv 1000');

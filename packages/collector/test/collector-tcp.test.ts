@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { CloseCause, EntityFlags, SocketProtocol, SocketRole } from '@ebpf-net/protocol';
-import { CollectorProcess, CommDir, Endpoint, SKIP_REASON, freePort, killAll, pythonPath } from './support/collector-process.js';
+import { type CollectorProcess, CommDir, Endpoint, SKIP_REASON, freePort, killAll, pythonPath, startCollector } from './support/collector-process.js';
 import { type SocketView, TestIntakeServer } from './support/intake-server.js';
 
 const comms = SKIP_REASON ? undefined : new CommDir();
@@ -14,15 +14,6 @@ after(async () => {
   await killAll();
   comms?.remove();
 });
-
-/** Starts a collector against `intake` and waits for its first snapshot. */
-async function startCollector(intake: TestIntakeServer): Promise<CollectorProcess> {
-  const collector = CollectorProcess.start({ port: intake.port });
-  await intake.waitFor(() => intake.connections[0]?.snapshot(), 20_000, "the collector's first snapshot").catch((e: Error) => {
-    throw new Error(`${e.message}\n${collector.output()}`);
-  });
-  return collector;
-}
 
 function settle(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

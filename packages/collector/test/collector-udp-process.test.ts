@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { SocketProtocol } from '@ebpf-net/protocol';
-import { CollectorProcess, CommDir, Endpoint, SKIP_REASON, freeUdpPort, killAll, pythonPath } from './support/collector-process.js';
+import { type CollectorProcess, CommDir, Endpoint, SKIP_REASON, freeUdpPort, killAll, pythonPath, startCollector } from './support/collector-process.js';
 import { TestIntakeServer } from './support/intake-server.js';
 
 const comms = SKIP_REASON ? undefined : new CommDir();
@@ -14,14 +14,6 @@ after(async () => {
   await killAll();
   comms?.remove();
 });
-
-async function startCollector(intake: TestIntakeServer): Promise<CollectorProcess> {
-  const collector = CollectorProcess.start({ port: intake.port });
-  await intake.waitFor(() => intake.connections[0]?.snapshot(), 20_000, "the collector's first snapshot").catch((e: Error) => {
-    throw new Error(`${e.message}\n${collector.output()}`);
-  });
-  return collector;
-}
 
 for (const [host, tag] of [
   ['127.0.0.1', '4'],

@@ -11,6 +11,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TestIntakeServer } from './intake-server.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/test/support
 /** The collector's command-line entry point, compiled. */
@@ -348,6 +349,21 @@ export class Endpoint {
   kill(): void {
     if (!this.done) this.child.kill('SIGKILL');
   }
+}
+
+/**
+ * Starts a collector against the test intake and waits for its first snapshot. On a timeout it
+ * is killed, and the error carries its output.
+ */
+export async function startCollector(intake: TestIntakeServer, options: Omit<CollectorOptions, 'port'> = {}): Promise<CollectorProcess> {
+  const collector = CollectorProcess.start({ ...options, port: intake.port });
+  try {
+    await intake.waitFor(() => intake.connections[0]?.snapshot(), 20_000, "the collector's first snapshot");
+  } catch (error) {
+    collector.kill();
+    throw new Error(`${(error as Error).message}\n${collector.output()}`);
+  }
+  return collector;
 }
 
 /** Kills every child (collector or endpoint) still running, by pid, and waits for them. */
