@@ -3,12 +3,11 @@
 // from the reducer's SQLite store, which outlives its restarts.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { type Daemon, Endpoints, type Pair, createPair, freePort, isRoot, metricValue, startCollector, startReducer, until } from './support.js';
+import { describe, test } from 'node:test';
+import { freePort, isRoot, metricValue, startCollector, startReducer, until, useTestbed } from './support.js';
 
 const skip = !isRoot && 'needs root: loads BPF programs and creates network namespaces';
 const CHUNK = 10_000;
@@ -28,22 +27,8 @@ async function storedBytes(http: number): Promise<number> {
 }
 
 describe('faults', { skip, timeout: 120_000 }, () => {
-  let pair: Pair;
-  let endpoints: Endpoints;
-  const logs = mkdtempSync(join(tmpdir(), 'ebpf-net-e2e-faults-'));
-  const daemons: Daemon[] = [];
+  const bed = useTestbed('faults');
   let port = 9000;
-
-  before(() => {
-    pair = createPair('faults');
-    endpoints = new Endpoints();
-  });
-  after(async () => {
-    for (const d of daemons) await d.stop();
-    endpoints.close();
-    pair.delete();
-    rmSync(logs, { recursive: true, force: true });
-  });
 
   async function ports() {
     return { intake: await freePort(), http: await freePort() };
@@ -55,23 +40,23 @@ describe('faults', { skip, timeout: 120_000 }, () => {
    */
   async function slowTransfer(chunks = CHUNKS): Promise<{ done: Promise<void> }> {
     port++;
-    await endpoints.server(pair.b, pair.addrB, port, CHUNK * chunks, REPLY);
-    return endpoints.client(pair.a, pair.addrB, port, CHUNK, chunks, EVERY_MS, REPLY);
+    await bed.endpoints.server(bed.pair.b, bed.pair.addrB, port, CHUNK * chunks, REPLY);
+    return bed.endpoints.client(bed.pair.a, bed.pair.addrB, port, CHUNK, chunks, EVERY_MS, REPLY);
   }
 
   test('the reducer restarted in the middle of traffic: flows continue, nothing counted twice, the gap at most one interval', { timeout: 45_000 }, async () => {
     const p = await ports();
-    const db = join(logs, 'reducer-restart.db');
-    let reducer = startReducer(p, db, logs, 'reducer-1');
-    const collector = startCollector(p.intake, logs, 'collector-rr');
-    daemons.push(collector);
+    const db = join(bed.logs, 'reducer-restart.db');
+    let reducer = startReducer(p, db, bed.logs, 'reducer-1');
+    const collector = startCollector(p.intake, bed.logs, 'collector-rr');
+    bed.daemons.push(collector);
     await until('the collector to connect', () => metricValue(p.http, 'ebpf_net_reducer_collectors', {}), (n) => n === 1);
     const { done } = await slowTransfer();
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await reducer.stop(), 0);
     await new Promise((r) => setTimeout(r, 500));
-    reducer = startReducer(p, db, logs, 'reducer-2');
-    daemons.push(reducer);
+    reducer = startReducer(p, db, bed.logs, 'reducer-2');
+    bed.daemons.push(reducer);
     await done;
     const total = await until('the transfer in the store', () => storedBytes(p.http), (v) => v >= TOTAL - (CHUNK * 1000 / EVERY_MS) * (INTERVAL_MS / 1000), 15_000);
     await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
@@ -83,9 +68,9 @@ describe('faults', { skip, timeout: 120_000 }, () => {
 
   test('a collector restarted: the connection is found again as pre-existing, nothing counted twice', { timeout: 45_000 }, async () => {
     const p = await ports();
-    const reducer = startReducer(p, join(logs, 'collector-restart.db'), logs, 'reducer-cr');
-    daemons.push(reducer);
-    let collector = startCollector(p.intake, logs, 'collector-1');
+    const reducer = startReducer(p, join(bed.logs, 'collector-restart.db'), bed.logs, 'reducer-cr');
+    bed.daemons.push(reducer);
+    let collector = startCollector(p.intake, bed.logs, 'collector-1');
     await until('the collector to connect', () => metricValue(p.http, 'ebpf_net_reducer_collectors', {}), (n) => n === 1);
     // 10 s of traffic: stopping a collector takes a second or two (last poll, flush, detaching).
     const total = CHUNK * 100;
@@ -93,8 +78,8 @@ describe('faults', { skip, timeout: 120_000 }, () => {
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await collector.stop(), 0);
     const before = await storedBytes(p.http);
-    collector = startCollector(p.intake, logs, 'collector-2');
-    daemons.push(collector);
+    collector = startCollector(p.intake, bed.logs, 'collector-2');
+    bed.daemons.push(collector);
     await done;
     const node = hostname();
     const forward = { aggregation: 'process', source_node: node, source_process: 'e2e-client', dest_node: node, dest_process: 'e2e-server' };
@@ -110,16 +95,16 @@ describe('faults', { skip, timeout: 120_000 }, () => {
 
   test('the reducer down when the collector starts: the collector waits and connects once it is up', { timeout: 45_000 }, async () => {
     const p = await ports();
-    const collector = startCollector(p.intake, logs, 'collector-early');
-    daemons.push(collector);
+    const collector = startCollector(p.intake, bed.logs, 'collector-early');
+    bed.daemons.push(collector);
     await new Promise((r) => setTimeout(r, 2000));
     assert.equal(collector.child.exitCode, null, 'still running');
-    const reducer = startReducer(p, join(logs, 'late.db'), logs, 'reducer-late');
-    daemons.push(reducer);
+    const reducer = startReducer(p, join(bed.logs, 'late.db'), bed.logs, 'reducer-late');
+    bed.daemons.push(reducer);
     await until('the collector to connect', () => metricValue(p.http, 'ebpf_net_reducer_collectors', {}), (n) => n === 1, 30_000);
     port++;
-    await endpoints.server(pair.b, pair.addrB, port, 50_000, 7_000);
-    await endpoints.client(pair.a, pair.addrB, port, 50_000, 1, 0, 7_000).done;
+    await bed.endpoints.server(bed.pair.b, bed.pair.addrB, port, 50_000, 7_000);
+    await bed.endpoints.client(bed.pair.a, bed.pair.addrB, port, 50_000, 1, 0, 7_000).done;
     const node = hostname();
     const forward = { aggregation: 'process', source_node: node, source_process: 'e2e-client', dest_node: node, dest_process: 'e2e-server' };
     await until('exact bytes', () => metricValue(p.http, 'tcp_bytes_total', forward), (v) => v === 50_000);
@@ -128,9 +113,9 @@ describe('faults', { skip, timeout: 120_000 }, () => {
 
   test('garbage from one peer closes only that connection; the collector keeps being counted exactly', { timeout: 45_000 }, async () => {
     const p = await ports();
-    const reducer = startReducer(p, join(logs, 'garbage.db'), logs, 'reducer-garbage');
-    const collector = startCollector(p.intake, logs, 'collector-garbage');
-    daemons.push(reducer, collector);
+    const reducer = startReducer(p, join(bed.logs, 'garbage.db'), bed.logs, 'reducer-garbage');
+    const collector = startCollector(p.intake, bed.logs, 'collector-garbage');
+    bed.daemons.push(reducer, collector);
     await until('the collector to connect', () => metricValue(p.http, 'ebpf_net_reducer_collectors', {}), (n) => n === 1);
     const bad = connect(p.intake, '127.0.0.1');
     await new Promise((r) => bad.once('connect', r));
@@ -138,8 +123,8 @@ describe('faults', { skip, timeout: 120_000 }, () => {
     await new Promise((r) => bad.once('close', r));
     assert.equal(await metricValue(p.http, 'ebpf_net_reducer_decode_errors_total', { code: 'BAD_FRAME_SYNC' }).then(async (v) => v ?? (await new Promise((r) => setTimeout(r, 600)), metricValue(p.http, 'ebpf_net_reducer_decode_errors_total', { code: 'BAD_FRAME_SYNC' }))), 1);
     port++;
-    await endpoints.server(pair.b, pair.addrB, port, 40_000, 3_000);
-    await endpoints.client(pair.a, pair.addrB, port, 40_000, 1, 0, 3_000).done;
+    await bed.endpoints.server(bed.pair.b, bed.pair.addrB, port, 40_000, 3_000);
+    await bed.endpoints.client(bed.pair.a, bed.pair.addrB, port, 40_000, 1, 0, 3_000).done;
     const node = hostname();
     await until('exact bytes', () => metricValue(p.http, 'tcp_bytes_total', { aggregation: 'process', source_node: node, source_process: 'e2e-client', dest_node: node, dest_process: 'e2e-server' }), (v) => v === 40_000);
     assert.equal(await metricValue(p.http, 'ebpf_net_reducer_collectors', {}), 1);

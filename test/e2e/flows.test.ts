@@ -3,38 +3,23 @@
 // ("two nodes" on one kernel). Exact bytes each way, matched into one flow with both ends.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { type Daemon, Endpoints, type Pair, createPair, freePort, isRoot, metricValue, startCollector, startReducer, until } from './support.js';
+import { describe, test } from 'node:test';
+import { freePort, isRoot, metricValue, startCollector, startReducer, until, useTestbed } from './support.js';
 
 const skip = !isRoot && 'needs root: loads BPF programs and creates network namespaces';
 const N = 300_000;
 const M = 120_000;
 
 describe('flows across network namespaces', { skip, timeout: 90_000 }, () => {
-  let pair: Pair;
-  let endpoints: Endpoints;
-  const logs = mkdtempSync(join(tmpdir(), 'ebpf-net-e2e-logs-'));
-  const daemons: Daemon[] = [];
-
-  before(() => {
-    pair = createPair('flows');
-    endpoints = new Endpoints();
-  });
-  after(async () => {
-    for (const d of daemons) await d.stop();
-    endpoints.close();
-    pair.delete();
-    rmSync(logs, { recursive: true, force: true });
-  });
+  const bed = useTestbed('flows');
 
   async function stack(collectors: Array<{ name: string; args: string[] }>): Promise<{ http: number; stop: () => Promise<void> }> {
     const ports = { intake: await freePort(), http: await freePort() };
-    const reducer = startReducer(ports, join(logs, `${collectors[0]!.name}.db`), logs);
-    const started = collectors.map((c) => startCollector(ports.intake, logs, c.name, c.args));
-    daemons.push(reducer, ...started);
+    const reducer = startReducer(ports, join(bed.logs, `${collectors[0]!.name}.db`), bed.logs);
+    const started = collectors.map((c) => startCollector(ports.intake, bed.logs, c.name, c.args));
+    bed.daemons.push(reducer, ...started);
     await until('the collectors to connect', () => metricValue(ports.http, 'ebpf_net_reducer_collectors', {}), (n) => n === collectors.length);
     return {
       http: ports.http,
@@ -46,8 +31,8 @@ describe('flows across network namespaces', { skip, timeout: 90_000 }, () => {
   }
 
   async function transfer(port: number): Promise<void> {
-    await endpoints.server(pair.b, pair.addrB, port, N, M);
-    const { done } = endpoints.client(pair.a, pair.addrB, port, N / 3, 3, 20, M);
+    await bed.endpoints.server(bed.pair.b, bed.pair.addrB, port, N, M);
+    const { done } = bed.endpoints.client(bed.pair.a, bed.pair.addrB, port, N / 3, 3, 20, M);
     await done;
   }
 
@@ -67,8 +52,8 @@ describe('flows across network namespaces', { skip, timeout: 90_000 }, () => {
 
   test('two nodes: two collectors, each watching one namespace, report the two ends of one flow', { timeout: 45_000 }, async () => {
     const { http, stop } = await stack([
-      { name: 'node-a', args: ['--netns', pair.a, '--node-name', 'node-a'] },
-      { name: 'node-b', args: ['--netns', pair.b, '--node-name', 'node-b'] },
+      { name: 'node-a', args: ['--netns', bed.pair.a, '--node-name', 'node-a'] },
+      { name: 'node-b', args: ['--netns', bed.pair.b, '--node-name', 'node-b'] },
     ]);
     await transfer(8081);
     const forward = { aggregation: 'process', source_node: 'node-a', source_process: 'e2e-client', dest_node: 'node-b', dest_process: 'e2e-server' };
@@ -78,7 +63,7 @@ describe('flows across network namespaces', { skip, timeout: 90_000 }, () => {
     const nodeLevel = await metricValue(http, 'tcp_bytes_total', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' });
     const series = async () => (await (await fetch(`http://127.0.0.1:${http}/metrics`)).text()).split('\n').filter((l) => l.startsWith('tcp_bytes_total')).join('\n');
     assert.equal(nodeLevel, N, `node level; all series:\n${await series()}`);
-    assert.equal(await metricValue(http, 'tcp_bytes_total', { aggregation: 'node', source_node: 'node-a', dest_node: pair.addrB }), undefined, 'no half-matched flow to the bare address');
+    assert.equal(await metricValue(http, 'tcp_bytes_total', { aggregation: 'node', source_node: 'node-a', dest_node: bed.pair.addrB }), undefined, 'no half-matched flow to the bare address');
     assert.equal(await metricValue(http, 'tcp_new_sockets_total', forward), 1);
     await stop();
   });

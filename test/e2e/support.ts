@@ -6,6 +6,7 @@ import { mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -220,4 +221,29 @@ export async function until<T>(what: string, get: () => Promise<T>, ok: (value: 
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** What a suite works in: its namespaces, endpoint programs, log directory and daemons. */
+export interface Testbed {
+  pair: Pair;
+  endpoints: Endpoints;
+  logs: string;
+  daemons: Daemon[];
+}
+
+/** Makes a testbed before the suite's tests and undoes all of it after them; call inside describe(). */
+export function useTestbed(tag: string): Testbed {
+  const bed = { daemons: [] as Daemon[] } as Testbed;
+  before(() => {
+    bed.logs = mkdtempSync(join(tmpdir(), `ebpf-net-e2e-${tag}-`));
+    bed.pair = createPair(tag);
+    bed.endpoints = new Endpoints();
+  });
+  after(async () => {
+    for (const d of bed.daemons) await d.stop();
+    bed.endpoints?.close();
+    bed.pair?.delete();
+    if (bed.logs) rmSync(bed.logs, { recursive: true, force: true });
+  });
+  return bed;
 }
