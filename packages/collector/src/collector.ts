@@ -95,10 +95,7 @@ export class Collector {
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
-    if (this.probes) {
-      this.probes.drain();
-      this.poll();
-    }
+    this.poll(); // the last events and deltas (the poll drains the ring first)
     await this.client.stop();
     this.probes?.close();
     this.probes = undefined;
