@@ -117,7 +117,7 @@ describe('kernel: TCP on loopback', { skip: SKIP_NOT_ROOT }, () => {
         // --- batch read while the connection is open: exact counters so far
         const open = new Map<number, SockInfo>();
         const total = session.probes.readSockets((info) => {
-          if (info.socketId === clientId || info.socketId === serverId) open.set(info.socketId, info);
+          if (info.socketId === clientId || info.socketId === serverId) open.set(info.socketId, info.copy());
         });
         assert.ok(total >= 2, `readSockets read ${total} entries`);
         const live = { state: TCP.ESTABLISHED, flags: SockFlag.ESTABLISHED, closeNs: 0, cause: 0, skErr: 0, resetsSent: 0, resetsReceived: 0 };

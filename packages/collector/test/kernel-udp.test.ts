@@ -95,7 +95,7 @@ describe('kernel: UDP on loopback', { skip: SKIP_NOT_ROOT }, () => {
         // The sockets' own counters (sock_stats), while open.
         const open = new Map<number, SockInfo>();
         session.probes.readSockets((info) => {
-          if (info.socketId === clientId || info.socketId === serverId) open.set(info.socketId, info);
+          if (info.socketId === clientId || info.socketId === serverId) open.set(info.socketId, info.copy());
         });
         const counters = (sent: number, received: number) => ({ bytesSent: sent, bytesReceived: received, sendCalls: n, recvCalls: n, closeNs: 0 });
         assert.deepEqual(pick(open.get(clientId)!, { ...clientSide, ...counters(out, back) }), { ...clientSide, ...counters(out, back) });

@@ -1,5 +1,8 @@
-// Parses the kernel's records into typed objects. Lifecycle events are rare next to the
-// counters (which stay in maps), so an object per event is fine here.
+// Parses the kernel's records into typed objects. Socket events and map entries come at tens of
+// thousands a second under connection churn, so their objects are reused: what readEvent and
+// readSockets hand out is valid during the callback only (measured: allocating one per record
+// made garbage collection the collector's largest cost). copy() keeps one. Process events are
+// rarer and get objects of their own.
 
 import { formatIp } from '@ebpf-net/protocol';
 import { EventType, PROC_EVENT, SOCK_EVENT, SOCK_INFO } from './abi.js';
@@ -35,6 +38,17 @@ export interface SockInfo {
   closeOldState: number;
   cause: number;
   skErr: number;
+  /** The 16-byte addresses, local (l0-l3) and remote (r0-r3), as signed little-endian 32-bit words. */
+  readonly l0: number;
+  readonly l1: number;
+  readonly l2: number;
+  readonly l3: number;
+  readonly r0: number;
+  readonly r1: number;
+  readonly r2: number;
+  readonly r3: number;
+  /** A copy that stays valid after the callback. */
+  copy(): SockInfo;
 }
 
 export interface SocketEvent {
@@ -93,21 +107,23 @@ function readCString(b: Buffer, at: number, length: number): string {
   return b.toString('utf8', at, end);
 }
 
+/** The third word of an IPv4-mapped address (::ffff:a.b.c.d), bytes 00 00 ff ff, signed. */
+const IPV4_MAPPED = 0xffff0000 | 0;
 /** Scratch for formatting an IPv6 address kept as four words. */
 const scratch = new Uint8Array(16);
 const scratchView = new DataView(scratch.buffer);
 
 /**
- * The 16 address bytes, kept as four little-endian words until asked for as text: formatting
- * costs a string per address, and most events never need it (measured: half the collector's
- * CPU under connection churn was allocation, most of it here).
+ * The 16 address bytes, kept as four signed little-endian words until asked for as text:
+ * formatting costs a string per address, and most events never need it (measured: half the
+ * collector's CPU under connection churn was allocation, most of it here).
  */
 function formatWords(w0: number, w1: number, w2: number, w3: number): string {
-  if (w0 === 0 && w1 === 0 && w2 === 0xffff0000) return `${w3 & 0xff}.${(w3 >>> 8) & 0xff}.${(w3 >>> 16) & 0xff}.${w3 >>> 24}`;
-  scratchView.setUint32(0, w0, true);
-  scratchView.setUint32(4, w1, true);
-  scratchView.setUint32(8, w2, true);
-  scratchView.setUint32(12, w3, true);
+  if (w0 === 0 && w1 === 0 && w2 === IPV4_MAPPED) return `${w3 & 0xff}.${(w3 >>> 8) & 0xff}.${(w3 >>> 16) & 0xff}.${w3 >>> 24}`;
+  scratchView.setInt32(0, w0, true);
+  scratchView.setInt32(4, w1, true);
+  scratchView.setInt32(8, w2, true);
+  scratchView.setInt32(12, w3, true);
   return formatIp(scratch, 0);
 }
 
@@ -155,12 +171,21 @@ class KernelSockInfo implements SockInfo {
   get remoteAddr(): string {
     return formatWords(this.r0, this.r1, this.r2, this.r3);
   }
+
+  copy(): SockInfo {
+    return Object.assign(new KernelSockInfo(), this);
+  }
 }
 
-export function readSockInfo(b: Buffer, at: number): SockInfo {
+/** A reader that parses every record into the same object: valid until the next read. */
+export function sockInfoReader(): (b: Buffer, at: number) => SockInfo {
+  const reused = new KernelSockInfo();
+  return (b, at) => readSockInfoInto(reused, b, at);
+}
+
+function readSockInfoInto(o: KernelSockInfo, b: Buffer, at: number): KernelSockInfo {
   const I = SOCK_INFO;
   const v = viewOf(b);
-  const o = new KernelSockInfo();
   o.socketId = u64(v, at + I.socketId);
   o.startNs = u64(v, at + I.startNs);
   o.lastUpdateNs = u64(v, at + I.lastUpdateNs);
@@ -183,14 +208,14 @@ export function readSockInfo(b: Buffer, at: number): SockInfo {
   o.protocol = v.getUint16(at + I.protocol, true);
   o.localPort = v.getUint16(at + I.sport, true);
   o.remotePort = v.getUint16(at + I.dport, true);
-  o.l0 = v.getUint32(at + I.saddr, true);
-  o.l1 = v.getUint32(at + I.saddr + 4, true);
-  o.l2 = v.getUint32(at + I.saddr + 8, true);
-  o.l3 = v.getUint32(at + I.saddr + 12, true);
-  o.r0 = v.getUint32(at + I.daddr, true);
-  o.r1 = v.getUint32(at + I.daddr + 4, true);
-  o.r2 = v.getUint32(at + I.daddr + 8, true);
-  o.r3 = v.getUint32(at + I.daddr + 12, true);
+  o.l0 = v.getInt32(at + I.saddr, true);
+  o.l1 = v.getInt32(at + I.saddr + 4, true);
+  o.l2 = v.getInt32(at + I.saddr + 8, true);
+  o.l3 = v.getInt32(at + I.saddr + 12, true);
+  o.r0 = v.getInt32(at + I.daddr, true);
+  o.r1 = v.getInt32(at + I.daddr + 4, true);
+  o.r2 = v.getInt32(at + I.daddr + 8, true);
+  o.r3 = v.getInt32(at + I.daddr + 12, true);
   o.state = b[at + I.state]!;
   o.role = b[at + I.role]!;
   o.closeOldState = b[at + I.closeOldState]!;
@@ -199,7 +224,17 @@ export function readSockInfo(b: Buffer, at: number): SockInfo {
   return o;
 }
 
-/** Parses one ring record; undefined for a record of a type or size this collector does not know. */
+const socketEvent: SocketEvent = { kind: 'socket', type: 0, oldState: 0, newState: 0, cause: 0, tsNs: 0, info: new KernelSockInfo() };
+
+/** A copy of an event that stays valid after the callback. */
+export function copyEvent(e: KernelEvent): KernelEvent {
+  return e.kind === 'socket' ? { ...e, info: e.info.copy() } : e;
+}
+
+/**
+ * Parses one ring record; undefined for a record of a type or size this collector does not know.
+ * A socket event (and its info) is reused by the next call: copyEvent() keeps one.
+ */
 export function readEvent(b: Buffer, at: number, length: number): KernelEvent | undefined {
   if (length < 4) return undefined;
   const v = viewOf(b);
@@ -225,15 +260,14 @@ export function readEvent(b: Buffer, at: number, length: number): KernelEvent | 
   }
   if (type >= EventType.TCP_CONNECT && type <= EventType.SOCK_PID) {
     if (length < SOCK_EVENT.size) return undefined;
-    return {
-      kind: 'socket',
-      type,
-      oldState: b[at + SOCK_EVENT.oldState]!,
-      newState: b[at + SOCK_EVENT.newState]!,
-      cause: b[at + SOCK_EVENT.cause]!,
-      tsNs: u64(v, at + SOCK_EVENT.tsNs),
-      info: readSockInfo(b, at + SOCK_EVENT.info),
-    };
+    const e = socketEvent;
+    e.type = type;
+    e.oldState = b[at + SOCK_EVENT.oldState]!;
+    e.newState = b[at + SOCK_EVENT.newState]!;
+    e.cause = b[at + SOCK_EVENT.cause]!;
+    e.tsNs = u64(v, at + SOCK_EVENT.tsNs);
+    readSockInfoInto(e.info as KernelSockInfo, b, at + SOCK_EVENT.info);
+    return e;
   }
   return undefined;
 }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { type AttachResult, BpfObject, type MapBatchReader, type RingBuffer, TRACEFS_PATH, ensureBpfMounts } from '../bpf/index.js';
 import { DROP_CAUSES, REQUIRED_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS } from './abi.js';
-import { type KernelEvent, type SockInfo, readEvent, readSockInfo, readU64 } from './events.js';
+import { type KernelEvent, type SockInfo, readEvent, readU64, sockInfoReader } from './events.js';
 import { formatIp } from '@ebpf-net/protocol';
 
 /** Where `bash bpf/build.sh` puts the object, from packages/collector/dist/src/kernel/. */
@@ -22,6 +22,7 @@ export class BpfObjectMissingError extends Error {
 
 export interface KernelProbesOptions {
   logger: Logger;
+  /** Each ring record, in order. A socket event is reused by the next one: copyEvent() keeps it. */
   onEvent: (event: KernelEvent) => void;
   objectPath?: string;
   /** Ring buffer size in bytes, a power of two (default 8 MiB). */
@@ -56,6 +57,7 @@ export class KernelProbes {
   private readonly socketReader: MapBatchReader;
   private readonly udpReader: MapBatchReader;
   private readonly dropsReader: MapBatchReader;
+  private readonly readSockInfo = sockInfoReader();
 
   private constructor(
     private readonly object: BpfObject,
@@ -128,10 +130,14 @@ export class KernelProbes {
     return this.ring.drain();
   }
 
-  /** Reads every tracked socket's counters (one FFI call per few thousand sockets). */
+  /**
+   * Reads every tracked socket's counters (one FFI call per few thousand sockets). The info
+   * handed to `onSocket` is reused for the next entry: info.copy() keeps one.
+   */
   readSockets(onSocket: (info: SockInfo) => void): number {
+    const read = this.readSockInfo;
     return this.socketReader.read((batch) => {
-      for (let i = 0; i < batch.count; i++) onSocket(readSockInfo(batch.values, i * batch.valueStride));
+      for (let i = 0; i < batch.count; i++) onSocket(read(batch.values, i * batch.valueStride));
     });
   }
 

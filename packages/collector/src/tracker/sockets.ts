@@ -11,9 +11,11 @@ import { CloseCause, EntityFlags, type MessageInput, type MessageName, SocketPro
 import { EventType, KernelCloseCause, KernelRole } from '../kernel/abi.js';
 import type { SockInfo, SocketEvent } from '../kernel/events.js';
 import type { UdpRemoteCounters } from '../kernel/probes.js';
+import { type AddressWords, copyWords, localBytes, remoteBytes, wordsFromText, wordsToBytes } from './address-words.js';
 
 export interface Outbox {
   readonly connected: boolean;
+  /** Encodes (or drops) the message before it returns: the caller may reuse the object. */
   send<N extends MessageName>(name: N, message: MessageInput<N>): void;
 }
 
@@ -38,30 +40,48 @@ export interface CounterSource {
   readUdpRemotes(onRemote: (counters: UdpRemoteCounters) => void, remove?: boolean): number;
 }
 
-interface Tracked {
-  id: number;
-  pid: number;
-  protocol: number;
-  family: number;
-  flags: number;
-  netns: number;
-  localAddr: string;
-  localPort: number;
-  remoteAddr: string;
-  remotePort: number;
-  role: number;
+/** One socket: identity, addresses once known, and the counters as last sent. */
+class Tracked implements AddressWords {
+  localPort = 0;
+  remotePort = 0;
+  role: number = SocketRole.UNKNOWN;
   /** socketAddress was sent (TCP: once established; UDP: at open). */
-  addressKnown: boolean;
+  addressKnown = false;
+  l0 = 0;
+  l1 = 0;
+  l2 = 0;
+  l3 = 0;
+  r0 = 0;
+  r1 = 0;
+  r2 = 0;
+  r3 = 0;
   // Counters as last sent (TCP; cumulative values from the kernel).
-  bytesSent: number;
-  bytesReceived: number;
-  segsOut: number;
-  segsIn: number;
-  retransmits: number;
-  srttUs: number;
-  /** Set when the kernel reported the close; it is sent once connected (TCP) or after the next poll (UDP). */
-  closeCause: number | undefined;
-  finalInfo: SockInfo | undefined;
+  bytesSent = 0;
+  bytesReceived = 0;
+  segsOut = 0;
+  segsIn = 0;
+  retransmits = 0;
+  srttUs = 0;
+  /** How the socket ended, once the kernel reported it; the close is sent once connected (TCP) or after the next poll (UDP). */
+  closeCause: number = CloseCause.NORMAL;
+  /** The kernel's last counters, kept while the close waits for a connection. */
+  finalInfo: SockInfo | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    public pid: number,
+    readonly protocol: number,
+    readonly family: number,
+    readonly flags: number,
+    readonly netns: number,
+  ) {}
+
+  setAddress(localPort: number, remotePort: number, role: number): void {
+    this.localPort = localPort;
+    this.remotePort = remotePort;
+    this.role = role;
+    this.addressKnown = true;
+  }
 }
 
 export interface SocketTrackerLimits {
@@ -71,6 +91,13 @@ export interface SocketTrackerLimits {
 
 const FIRST_SCAN_ID = 2 ** 40;
 const UNKNOWN_ADDR = '::';
+
+// Outbox.send encodes before it returns, so one object per message kind is filled and reused
+// (under connection churn these are tens of thousands a second).
+const openMessage: MessageInput<'socketOpen'> = { socketId: 0, pid: 0, protocol: 0, family: 0, flags: 0 };
+const addressMessage: MessageInput<'socketAddress'> = { socketId: 0, localAddr: localBytes, remoteAddr: remoteBytes, localPort: 0, remotePort: 0, role: 0 };
+const statsMessage: MessageInput<'socketStats'> = { socketId: 0, bytesSent: 0, bytesReceived: 0, segmentsSent: 0, segmentsReceived: 0, retransmits: 0, srttUs: 0 };
+const closeMessage: MessageInput<'socketClose'> = { socketId: 0, cause: 0 };
 
 export class SocketTracker {
   private readonly byKernelId = new Map<number, Tracked>();
@@ -100,9 +127,9 @@ export class SocketTracker {
         this.dropped++;
         continue;
       }
-      const t = newTracked(this.nextScanId++, s.pid, s.protocol, s.family, EntityFlags.PREEXISTING, s.netns);
-      setAddresses(t, s.localAddr, s.localPort, s.remoteAddr, s.remotePort, s.role);
-      t.addressKnown = true;
+      const t = new Tracked(this.nextScanId++, s.pid, s.protocol, s.family, EntityFlags.PREEXISTING, s.netns);
+      wordsFromText(s.localAddr, s.remoteAddr, t);
+      t.setAddress(s.localPort, s.remotePort, s.role);
       this.scanned.set(tupleKey(s.protocol, s.localAddr, s.localPort, s.remoteAddr, s.remotePort, s.netns), t);
       this.announce(t);
     }
@@ -204,11 +231,18 @@ export class SocketTracker {
   sendPendingCloses(): void {
     if (!this.out.connected) return;
     for (const [key, t] of this.closing) {
-      if (t.finalInfo) this.sendDelta(t, t.finalInfo);
-      this.out.send('socketClose', { socketId: t.id, cause: t.closeCause ?? CloseCause.NORMAL });
+      this.sendClose(t, t.finalInfo);
       this.byKernelId.delete(key);
     }
     this.closing.clear();
+  }
+
+  /** The final deltas (when the kernel gave them), then socketClose. */
+  private sendClose(t: Tracked, finalInfo: SockInfo | undefined): void {
+    if (finalInfo) this.sendDelta(t, finalInfo);
+    closeMessage.socketId = t.id;
+    closeMessage.cause = t.closeCause;
+    this.out.send('socketClose', closeMessage);
   }
 
   private *all(): IterableIterator<Tracked> {
@@ -235,7 +269,7 @@ export class SocketTracker {
       this.dropped++;
       return undefined;
     }
-    const t = newTracked(info.socketId, info.pid, info.protocol, info.family, flags, info.netns);
+    const t = new Tracked(info.socketId, info.pid, info.protocol, info.family, flags, info.netns);
     this.byKernelId.set(info.socketId, t);
     this.announce(t);
     return t;
@@ -247,11 +281,15 @@ export class SocketTracker {
     if (!t) return;
     if (!t.addressKnown && info.localPort !== 0) this.learnAddress(t, info);
     t.closeCause = wireCause(cause);
-    t.finalInfo = info;
     const key = info.socketId === 0 ? -t.id : info.socketId; // a scanned socket is kept under its own id until sent
+    if (this.out.connected) {
+      this.sendClose(t, info);
+      this.byKernelId.delete(key);
+      return;
+    }
+    t.finalInfo = info.copy(); // `info` is the kernel reader's, reused for the next event
     this.byKernelId.set(key, t);
     this.closing.set(key, t);
-    this.sendPendingCloses();
   }
 
   private takeScanned(info: SockInfo): Tracked | undefined {
@@ -264,8 +302,8 @@ export class SocketTracker {
 
   private learnAddress(t: Tracked, info: SockInfo): void {
     const role = info.role === KernelRole.CLIENT ? SocketRole.CLIENT : info.role === KernelRole.SERVER ? SocketRole.SERVER : SocketRole.UNKNOWN;
-    setAddresses(t, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, role);
-    t.addressKnown = true;
+    copyWords(info, t);
+    t.setAddress(info.localPort, info.remotePort, role);
     this.sendAddress(t);
   }
 
@@ -275,18 +313,23 @@ export class SocketTracker {
   }
 
   private sendOpen(t: Tracked, extraFlags: number): void {
-    this.out.send('socketOpen', { socketId: t.id, pid: t.pid, protocol: t.protocol, family: t.family, flags: t.flags | extraFlags });
+    const m = openMessage;
+    m.socketId = t.id;
+    m.pid = t.pid;
+    m.protocol = t.protocol;
+    m.family = t.family;
+    m.flags = t.flags | extraFlags;
+    this.out.send('socketOpen', m);
   }
 
   private sendAddress(t: Tracked): void {
-    this.out.send('socketAddress', {
-      socketId: t.id,
-      localAddr: t.localAddr,
-      remoteAddr: t.remoteAddr,
-      localPort: t.localPort,
-      remotePort: t.remotePort,
-      role: t.role,
-    });
+    wordsToBytes(t); // into localBytes and remoteBytes, which addressMessage points at
+    const m = addressMessage;
+    m.socketId = t.id;
+    m.localPort = t.localPort;
+    m.remotePort = t.remotePort;
+    m.role = t.role;
+    this.out.send('socketAddress', m);
   }
 
   /** Sends what changed since the last update; the kernel's counters are cumulative. */
@@ -297,7 +340,15 @@ export class SocketTracker {
     const segmentsReceived = Math.max(0, info.segsIn - t.segsIn);
     const retransmits = info.retransmits - t.retransmits;
     if (bytesSent === 0 && bytesReceived === 0 && segmentsSent === 0 && segmentsReceived === 0 && retransmits === 0 && info.srttUs === t.srttUs) return;
-    this.out.send('socketStats', { socketId: t.id, bytesSent, bytesReceived, segmentsSent, segmentsReceived, retransmits, srttUs: info.srttUs });
+    const m = statsMessage;
+    m.socketId = t.id;
+    m.bytesSent = bytesSent;
+    m.bytesReceived = bytesReceived;
+    m.segmentsSent = segmentsSent;
+    m.segmentsReceived = segmentsReceived;
+    m.retransmits = retransmits;
+    m.srttUs = info.srttUs;
+    this.out.send('socketStats', m);
     t.bytesSent = info.bytesSent;
     t.bytesReceived = info.bytesReceived;
     t.segsOut = info.segsOut;
@@ -305,23 +356,6 @@ export class SocketTracker {
     t.retransmits = info.retransmits;
     t.srttUs = info.srttUs;
   }
-}
-
-function newTracked(id: number, pid: number, protocol: number, family: number, flags: number, netns: number): Tracked {
-  return {
-    id, pid, protocol, family, flags, netns,
-    localAddr: UNKNOWN_ADDR, localPort: 0, remoteAddr: UNKNOWN_ADDR, remotePort: 0, role: SocketRole.UNKNOWN, addressKnown: false,
-    bytesSent: 0, bytesReceived: 0, segsOut: 0, segsIn: 0, retransmits: 0, srttUs: 0,
-    closeCause: undefined, finalInfo: undefined,
-  };
-}
-
-function setAddresses(t: Tracked, localAddr: string, localPort: number, remoteAddr: string, remotePort: number, role: number): void {
-  t.localAddr = localAddr;
-  t.localPort = localPort;
-  t.remoteAddr = remoteAddr;
-  t.remotePort = remotePort;
-  t.role = role;
 }
 
 function tupleKey(protocol: number, localAddr: string, localPort: number, remoteAddr: string, remotePort: number, netns: number): string {

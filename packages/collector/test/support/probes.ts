@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { pino } from 'pino';
 import { cgroup2Root } from '../../src/bpf/index.js';
-import { EventType, KernelProbes, type KernelEvent, type KernelProbesOptions, type ProcessEvent, type SocketEvent } from '../../src/kernel/index.js';
+import { EventType, KernelProbes, copyEvent, type KernelEvent, type KernelProbesOptions, type ProcessEvent, type SocketEvent } from '../../src/kernel/index.js';
 
 /** Why the kernel tests cannot run here, or false. */
 export const SKIP_NOT_ROOT: string | false =
@@ -150,7 +150,7 @@ export class ProbeSession {
   static async open(options: Partial<Omit<KernelProbesOptions, 'onEvent' | 'logger'>> = {}): Promise<ProbeSession> {
     const before = ownBpfIds();
     const events: KernelEvent[] = [];
-    const probes = await KernelProbes.open({ logger: pino({ level: 'warn' }), onEvent: (e) => events.push(e), ...options });
+    const probes = await KernelProbes.open({ logger: pino({ level: 'warn' }), onEvent: (e) => events.push(copyEvent(e)), ...options });
     const ids = difference(ownBpfIds(), before);
     everOpened.progs.push(...ids.progs);
     everOpened.maps.push(...ids.maps);
