@@ -105,7 +105,7 @@ enum ebpf_net_loss_cause {
 struct ebpf_net_sock_info {
 	__u64 socket_id;        /*   0 sequential id from 1; 0 = untracked */
 	__u64 start_ns;         /*   8 when the entry was created */
-	__u64 last_update_ns;   /*  16 last send/recv/state change */
+	__u64 last_update_ns;   /*  16 last state change, UDP send/recv or TCP gauge read */
 	__u64 close_ns;         /*  24 when TCP reached CLOSE (0 while open) */
 	__u64 bytes_sent;       /*  32 sum of sock_send_length ret > 0 */
 	__u64 bytes_received;   /*  40 sum of sock_recv_length ret > 0 (MSG_PEEK excluded) */
