@@ -10,7 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { hostname, release, uptime } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, UserError } from '@ebpf-net/common';
-import { LossCause, type MessageInput } from '@ebpf-net/protocol';
+import { LossCause, type MessageInput, PROTOCOL_VERSION } from '@ebpf-net/protocol';
 import type { CollectorConfig } from './config.js';
 import { type HostPaths, containerOfProcess, readContainerMetadata, readProcess, resolveHostPaths, scanProcesses, scanSockets } from './host/index.js';
 import { IntakeClient } from './intake/client.js';
@@ -121,7 +121,7 @@ export class Collector {
   private handshake(): MessageInput<'handshake'> {
     return {
       magic: 0x544e4245,
-      protocolVersion: 1,
+      protocolVersion: PROTOCOL_VERSION,
       bootTimeMs: Math.round(Date.now() - uptime() * 1000),
       sessionId: this.sessionId,
       collectorVersion: COLLECTOR_VERSION,
@@ -149,7 +149,9 @@ export class Collector {
     totals.set(LossCause.SOCKET_MAP_FULL, drops[KernelLossCause.SOCKET_MAP] ?? 0);
     totals.set(LossCause.PROCESS_MAP_FULL, drops[KernelLossCause.PROCESS_MAP] ?? 0);
     totals.set(LossCause.SEND_BUFFER_FULL, this.client.stats.messagesDropped);
+    totals.set(LossCause.CONNECTION_LOST, this.client.stats.messagesUnacknowledged);
     totals.set(LossCause.COLLECTOR_TABLE_FULL, this.sockets.dropped + this.processes.dropped);
+    totals.set(LossCause.UNKNOWN_UDP_SOCKET, this.sockets.unknownUdpSockets);
     for (const [cause, total] of totals) {
       const count = total - (this.lossSent.get(cause) ?? 0);
       if (count <= 0) continue;
@@ -189,7 +191,13 @@ export class Collector {
         messagesSent: s.messagesSent,
         bytesSent: s.bytesSent,
         queueBytes: s.queueBytes,
-        dropped: { sendPath: this.client.stats.messagesDropped, tables: this.sockets.dropped + this.processes.dropped, kernel: this.probes?.readDrops() },
+        dropped: {
+          sendQueue: this.client.stats.messagesDropped,
+          unacknowledged: this.client.stats.messagesUnacknowledged,
+          tables: this.sockets.dropped + this.processes.dropped,
+          unknownUdpSockets: this.sockets.unknownUdpSockets,
+          kernel: this.probes?.readDrops(),
+        },
         sockets: this.sockets.size,
         processes: this.processes.size,
         connected: this.client.connected,

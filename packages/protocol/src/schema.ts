@@ -11,8 +11,12 @@ import type { FieldType } from './field-types.js';
 
 /** "EBNT" read as a little-endian u32: the first field of every handshake. */
 export const MAGIC = 0x544e4245;
-/** Peers speak only to peers of the same protocol version. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Peers speak only to peers of the same protocol version.
+ * 2: the reducer acknowledges what it applied (ack), and the collector counts what a broken
+ *    connection left unacknowledged (LossCause.CONNECTION_LOST).
+ */
+export const PROTOCOL_VERSION = 2;
 
 export interface FieldSpec {
   readonly name: string;
@@ -68,6 +72,13 @@ export const LossCause = {
   SEND_BUFFER_FULL: 4,
   /** A collector-side table (sockets, processes) hit its limit. */
   COLLECTOR_TABLE_FULL: 5,
+  /**
+   * Messages written (or batched) to a reducer connection that broke before the reducer
+   * acknowledged them: lost with a crashed reducer, or applied in its last ack interval.
+   */
+  CONNECTION_LOST: 6,
+  /** UDP counters of a socket the collector had no entry for (its open event was lost). */
+  UNKNOWN_UDP_SOCKET: 7,
 } as const;
 
 export const ContainerRuntime = { UNKNOWN: 0, DOCKER: 1, CONTAINERD: 2, CRIO: 3, PODMAN: 4, SYSTEMD: 5, HOST: 6 } as const;
@@ -100,6 +111,12 @@ export const messages = [
     name: 'heartbeat',
     doc: 'Sent when a connection has been idle; lets the reducer close dead connections.',
     fields: [f('timestampMs', 'u64', 'Collector wall clock, ms since the Unix epoch.')],
+  },
+  {
+    id: 5,
+    name: 'ack',
+    doc: 'Reducer to collector, the only message in that direction: how many messages of this connection the reducer has applied, the handshake included. Sent at most every 100 ms while messages arrive, and before the reducer closes a connection itself. What a broken connection leaves unacknowledged, the collector reports as lost (CONNECTION_LOST).',
+    fields: [f('messages', 'u64', 'Messages applied since the connection opened.')],
   },
   {
     id: 3,

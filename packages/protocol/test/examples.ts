@@ -16,6 +16,7 @@ export const examples: { [N in MessageName]: MessageOf<N> } = {
     probes: ['tcp_lifecycle', 'socket_stats', 'process_exec'],
   },
   heartbeat: { timestampMs: 1_763_790_000_456 },
+  ack: { messages: 2 ** 40 + 3 },
   snapshotBegin: { timestampMs: 1_763_790_000_500 },
   snapshotEnd: { timestampMs: 1_763_790_000_501 },
   processStart: {

@@ -366,3 +366,26 @@ describe('restarts', () => {
     await a.close();
   });
 });
+
+describe('acknowledgements', () => {
+  test('the reducer acknowledges every message it applied, within about 100 ms, and once more when it stops', async () => {
+    const { reducer, collector, applied } = await setup();
+    const a = collector('node-a');
+    await a.connect();
+    a.openTcp(clientEnd, 'curl'); // processStart, socketOpen, socketAddress
+    a.stats(1, 1000, 5000);
+    await a.flush();
+    await applied(1 + 4);
+    await waitFor('the ack of 5 messages', () => a.acked === 5);
+
+    // Messages it applies just before it stops are acknowledged by its stop.
+    a.stats(1, 10, 10);
+    a.stats(1, 20, 20);
+    await a.flush();
+    await applied(1 + 6);
+    await reducer.stop();
+    reducers.splice(reducers.indexOf(reducer), 1);
+    await a.closed();
+    assert.equal(a.acked, 7, 'every applied message acknowledged before the connection closed');
+  });
+});

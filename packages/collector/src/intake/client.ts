@@ -5,12 +5,14 @@
 //
 // Messages are produced only while connected: while the reducer is away the trackers keep
 // their state (and the kernel keeps counting), and the snapshot plus the next deltas carry
-// everything once it is back. What was written but not delivered when a connection broke, or
-// did not fit the bounded send queue, is counted, and reported as lost once connected again.
+// everything once it is back. The reducer acknowledges what it applied (ack messages, the only
+// ones it sends); what a broken connection left unacknowledged (in the batch, in the socket
+// queues, or in a reducer that crashed), and what did not fit the bounded send queue, is
+// counted, and reported as lost once connected again.
 
 import { type Socket, connect } from 'node:net';
 import type { Logger } from '@ebpf-net/common';
-import { FrameEncoder, type MessageInput, type MessageName } from '@ebpf-net/protocol';
+import { FrameEncoder, type MessageInput, type MessageName, ProtocolError, StreamDecoder } from '@ebpf-net/protocol';
 
 export interface IntakeClientOptions {
   host: string;
@@ -31,14 +33,16 @@ export interface IntakeClientStats {
   connects: number;
   messagesSent: number;
   bytesSent: number;
-  /** Messages lost: undelivered when a connection broke, or refused by the full send queue. */
+  /** Messages refused by the full send queue. */
   messagesDropped: number;
+  /** Messages batched or written to a connection that broke before the reducer acknowledged them. */
+  messagesUnacknowledged: number;
 }
 
 const FLUSH_BYTES = 64 * 1024;
 
 export class IntakeClient {
-  readonly stats: IntakeClientStats = { connects: 0, messagesSent: 0, bytesSent: 0, messagesDropped: 0 };
+  readonly stats: IntakeClientStats = { connects: 0, messagesSent: 0, bytesSent: 0, messagesDropped: 0, messagesUnacknowledged: 0 };
   private readonly encoder = new FrameEncoder();
   private socket: Socket | undefined;
   private up = false;
@@ -48,6 +52,9 @@ export class IntakeClient {
   private flushTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private unreachableLogged = false;
+  /** Messages written to this connection, and how many of them the reducer acknowledged. */
+  private written = 0;
+  private acked = 0;
 
   constructor(private readonly options: IntakeClientOptions) {}
 
@@ -84,6 +91,7 @@ export class IntakeClient {
       return;
     }
     this.socket!.write(bytes);
+    this.written += messages;
     this.stats.messagesSent += messages;
     this.stats.bytesSent += bytes.length;
     this.lastWriteMs = Date.now();
@@ -120,6 +128,8 @@ export class IntakeClient {
     this.socket = socket;
     socket.setKeepAlive(true, 10_000);
     socket.once('connect', () => {
+      this.written = 0;
+      this.acked = 0;
       this.attempt = 0;
       this.unreachableLogged = false;
       this.stats.connects++;
@@ -129,7 +139,16 @@ export class IntakeClient {
       this.flush();
       log.info({ host, port, connects: this.stats.connects }, 'connected to the reducer; snapshot sent');
     });
-    socket.on('data', () => {}); // the reducer sends nothing today; reading keeps the socket healthy
+    const acks = new StreamDecoder({ ack: (m) => void (this.acked = m.messages) }, { expectHandshake: false });
+    socket.on('data', (chunk) => {
+      try {
+        acks.push(chunk);
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        log.warn({ host, port, code: error.code, offset: error.offset }, `the reducer sent a malformed stream (${error.message}); reconnecting`);
+        socket.destroy();
+      }
+    });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (!this.up && !this.unreachableLogged) {
         this.unreachableLogged = true;
@@ -141,10 +160,11 @@ export class IntakeClient {
     socket.once('close', () => {
       const wasUp = this.up;
       this.up = false;
-      // Frames not yet delivered are lost with the connection: count them.
-      const lost = this.encoder.pendingMessages;
+      // What the reducer did not acknowledge, batched or written, is lost with the connection.
+      const lost = this.encoder.pendingMessages + (this.written - this.acked);
       this.encoder.finish();
-      this.stats.messagesDropped += lost;
+      this.written = this.acked = 0;
+      this.stats.messagesUnacknowledged += lost;
       if (wasUp) log.warn({ host, port, lostMessages: lost }, 'disconnected from the reducer; reconnecting');
       this.scheduleReconnect();
     });

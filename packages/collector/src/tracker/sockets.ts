@@ -110,6 +110,8 @@ export class SocketTracker {
   private nextScanId = FIRST_SCAN_ID;
   /** Sockets not tracked because the table was full. */
   dropped = 0;
+  /** UDP per-remote counters read for a socket with no entry here (its open event was lost). */
+  unknownUdpSockets = 0;
 
   constructor(
     private readonly out: Outbox,
@@ -202,7 +204,7 @@ export class SocketTracker {
         t = this.byKernelId.get(r.socketId);
       }
       if (!t) {
-        this.dropped++;
+        this.unknownUdpSockets++;
         return;
       }
       this.out.send('udpStats', {

@@ -1,14 +1,15 @@
 // A TEST DOUBLE of the reducer's intake, for the kernel-collector's end-to-end tests
 // (test/collector-*.test.ts): a real TCP server that decodes every connection with the
 // protocol's StreamDecoder (one per connection, handshake required) and records every message,
-// in order, per connection. It aggregates nothing and answers nothing; tests read what the real
-// collector sent and compute totals from it.
+// in order, per connection. It aggregates nothing; like the reducer, it acknowledges what it
+// recorded (after every chunk), never what it discarded. Tests read what the real collector
+// sent and compute totals from it.
 //
 // stop() destroys the connections and closes the listener, as a reducer that goes away would;
 // listen() on the same port brings it back. pauseReading() stalls it (it stops reading).
 
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
-import { type MessageHandlers, type MessageName, type MessageOf, StreamDecoder, messages } from '@ebpf-net/protocol';
+import { FrameEncoder, type MessageHandlers, type MessageName, type MessageOf, StreamDecoder, messages } from '@ebpf-net/protocol';
 
 /** One decoded message, copied (the decoder reuses its message objects). */
 export interface Recorded<N extends MessageName = MessageName> {
@@ -214,6 +215,8 @@ export class TestIntakeServer {
       };
     }
     const decoder = new StreamDecoder(handlers as MessageHandlers, { expectHandshake: true });
+    const acks = new FrameEncoder();
+    let acked = 0;
     socket.on('data', (chunk: Buffer) => {
       if (conn.protocolError) return;
       try {
@@ -221,6 +224,11 @@ export class TestIntakeServer {
       } catch (error) {
         conn.protocolError = error as Error;
         socket.destroy();
+      }
+      if (!socket.destroyed && conn.messages.length > acked) {
+        acked = conn.messages.length;
+        acks.write('ack', { messages: acked });
+        socket.write(acks.finish());
       }
       this.notify();
     });

@@ -1,12 +1,14 @@
 // One collector's connection: a stream decoder whose messages go to the collector's node.
 // A malformed stream closes this connection only, with a log line naming the peer and the
-// byte offset; the reducer keeps serving every other collector.
+// byte offset; the reducer keeps serving every other collector. What was applied is
+// acknowledged (ack.ts) at most ACK_DELAY_MS after it arrived.
 
 import type { Socket } from 'node:net';
 import type { Logger } from '@ebpf-net/common';
 import { type MessageHandlers, type MessageOf, ProtocolError, StreamDecoder } from '@ebpf-net/protocol';
 import type { NodeState } from '../state/node-state.js';
 import type { NodeOwner, NodeRegistry } from '../state/registry.js';
+import { ACK_DELAY_MS, encodeAck } from './ack.js';
 import type { IntakeStats } from './stats.js';
 
 export interface ConnectionDeps {
@@ -22,6 +24,9 @@ export class CollectorConnection implements NodeOwner {
   private node: NodeState | undefined;
   private readonly decoder: StreamDecoder;
   private closed = false;
+  private ackTimer: NodeJS.Timeout | undefined;
+  /** Messages acknowledged so far. */
+  private acked = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -79,6 +84,19 @@ export class CollectorConnection implements NodeOwner {
       stats.messages += this.decoder.stats.messages - before;
       stats.unknownMessages += this.decoder.stats.unknownMessages - unknownBefore;
     }
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = undefined;
+      this.acknowledge();
+    }, ACK_DELAY_MS);
+  }
+
+  /** Tells the collector how many messages were applied (skipped unknown ones included). */
+  acknowledge(): void {
+    if (this.closed || this.socket.destroyed) return;
+    const applied = this.decoder.stats.messages + this.decoder.stats.unknownMessages;
+    if (applied === this.acked) return;
+    this.acked = applied;
+    this.socket.write(encodeAck(applied));
   }
 
   private onHandshake(m: Readonly<MessageOf<'handshake'>>): void {
@@ -129,6 +147,7 @@ export class CollectorConnection implements NodeOwner {
 
   private onClose(): void {
     this.closed = true;
+    clearTimeout(this.ackTimer);
     this.deps.stats.connections--;
     if (this.node) {
       this.deps.registry.detach(this.node, this, Date.now());

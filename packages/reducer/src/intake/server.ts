@@ -73,6 +73,8 @@ export class IntakeServer {
 
   async close(): Promise<void> {
     clearInterval(this.heartbeatTimer);
+    // The last acks first, so that the collectors count nothing this reducer applied as lost.
+    for (const c of this.connections) c.acknowledge();
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }

@@ -3,7 +3,7 @@
 // test is real; only the kernel is left out.
 
 import { type Socket, connect } from 'node:net';
-import { FrameEncoder, MAGIC, type MessageInput, type MessageName, PROTOCOL_VERSION, SocketProtocol, SocketRole } from '@ebpf-net/protocol';
+import { FrameEncoder, MAGIC, type MessageInput, type MessageName, PROTOCOL_VERSION, SocketProtocol, SocketRole, StreamDecoder } from '@ebpf-net/protocol';
 
 export interface SyntheticCollectorOptions {
   host?: string;
@@ -28,6 +28,8 @@ export class SyntheticCollector {
   readonly encoder = new FrameEncoder();
   private socket: Socket | undefined;
   private closedPromise: Promise<void> | undefined;
+  /** Messages the reducer acknowledged on this connection (its latest ack). */
+  acked = 0;
 
   constructor(readonly options: SyntheticCollectorOptions) {}
 
@@ -39,6 +41,8 @@ export class SyntheticCollector {
       socket.once('error', reject);
     });
     socket.on('error', () => {}); // the reducer may close us on purpose; tests look at the close
+    const acks = new StreamDecoder({ ack: (m) => void (this.acked = m.messages) }, { expectHandshake: false });
+    socket.on('data', (chunk) => acks.push(chunk)); // also lets the socket end
     this.closedPromise = new Promise((resolve) => socket.once('close', () => resolve()));
     this.socket = socket;
     this.send('handshake', {
