@@ -52,7 +52,7 @@ export class IntakeClient {
   private flushTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private unreachableLogged = false;
-  /** Messages written to this connection, and how many of them the reducer acknowledged. */
+  /** Messages written to this connection, and how many of them the reducer acknowledged (both reset at its close). */
   private written = 0;
   private acked = 0;
 
@@ -128,8 +128,6 @@ export class IntakeClient {
     this.socket = socket;
     socket.setKeepAlive(true, 10_000);
     socket.once('connect', () => {
-      this.written = 0;
-      this.acked = 0;
       this.attempt = 0;
       this.unreachableLogged = false;
       this.stats.connects++;

@@ -224,7 +224,8 @@ function readSockInfoInto(o: KernelSockInfo, b: Buffer, at: number): KernelSockI
   return o;
 }
 
-const socketEvent: SocketEvent = { kind: 'socket', type: 0, oldState: 0, newState: 0, cause: 0, tsNs: 0, info: new KernelSockInfo() };
+const socketEventInfo = new KernelSockInfo();
+const socketEvent: SocketEvent = { kind: 'socket', type: 0, oldState: 0, newState: 0, cause: 0, tsNs: 0, info: socketEventInfo };
 
 /** A copy of an event that stays valid after the callback. */
 export function copyEvent(e: KernelEvent): KernelEvent {
@@ -266,7 +267,7 @@ export function readEvent(b: Buffer, at: number, length: number): KernelEvent | 
     e.newState = b[at + SOCK_EVENT.newState]!;
     e.cause = b[at + SOCK_EVENT.cause]!;
     e.tsNs = u64(v, at + SOCK_EVENT.tsNs);
-    readSockInfoInto(e.info as KernelSockInfo, b, at + SOCK_EVENT.info);
+    readSockInfoInto(socketEventInfo, b, at + SOCK_EVENT.info);
     return e;
   }
   return undefined;

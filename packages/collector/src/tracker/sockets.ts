@@ -164,10 +164,7 @@ export class SocketTracker {
         return;
       case EventType.UDP_CLOSE: {
         const t = this.byKernelId.get(info.socketId);
-        if (t) {
-          t.closeCause = CloseCause.NORMAL;
-          this.udpClosing.set(info.socketId, t);
-        }
+        if (t) this.udpClosing.set(info.socketId, t); // closeCause stays NORMAL
         return;
       }
       default:
