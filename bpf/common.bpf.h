@@ -115,6 +115,15 @@ __EN_GLOBAL struct {
 	__type(value, __u64);
 } udp_cookies SEC(".maps");
 
+/* Control words shared with user space, index = enum ebpf_net_control. An array
+ * lookup is inlined by the verifier: reading one costs a load, not a helper call. */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EBPF_NET_CONTROL_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} control SEC(".maps");
+
 /* Allowed netns inodes when filter_netns = 1 (value unused, write 1). */
 __EN_GLOBAL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -215,15 +224,51 @@ static __always_inline void sk_read_addrs(const struct sock *sk, __u16 family,
 	}
 }
 
-/* Gauges of a TCP socket, read from struct tcp_sock (cheaper than tcp:tcp_probe). */
-static __always_inline void tcp_snapshot(const struct sock *sk, struct ebpf_net_sock_info *i)
+/*
+ * Counters and gauges of a TCP socket, from the kernel's own struct tcp_sock
+ * (RFC 4898 counters, as tcp_info reports them): nothing is counted per call.
+ * bytes_sent counts payload transmitted, retransmissions included, so those are
+ * taken off; bytes_received advances over the peer's FIN too (SOCK_DONE), which
+ * is not payload.
+ */
+static __always_inline void tcp_read_counters(const struct sock *sk, struct ebpf_net_sock_info *i)
 {
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u64 received = BPF_CORE_READ(tp, bytes_received);
 
+	if (received && (BPF_CORE_READ(sk, __sk_common.skc_flags) & (1UL << SOCK_DONE)))
+		received--;
+	i->bytes_received = received;
+	i->bytes_sent = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
+	i->retransmits = BPF_CORE_READ(tp, total_retrans);
 	i->segs_out = BPF_CORE_READ(tp, segs_out);
 	i->segs_in = BPF_CORE_READ(tp, segs_in);
 	i->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	i->snd_cwnd = BPF_CORE_READ(tp, snd_cwnd);
+}
+
+/* One control word (enum ebpf_net_control); NULL only if the map is missing. */
+static __always_inline __u64 *control_word(__u32 index)
+{
+	return bpf_map_lookup_elem(&control, &index);
+}
+
+/* TCP entries whose pid is a guess: one more (+1) or one fewer (-1). */
+static __always_inline void tentative_add(__s64 delta)
+{
+	__u64 *n = control_word(EBPF_NET_CONTROL_TENTATIVE);
+
+	if (n)
+		__sync_fetch_and_add(n, delta);
+}
+
+/* Clear PID_TENTATIVE; the count goes down only for the caller that cleared it. */
+static __always_inline bool tentative_clear(struct ebpf_net_sock_info *e)
+{
+	if (!(__sync_fetch_and_and(&e->flags, ~EBPF_NET_F_PID_TENTATIVE) & EBPF_NET_F_PID_TENTATIVE))
+		return false;
+	tentative_add(-1);
+	return true;
 }
 
 /* Copy a socket record into the ring buffer; a full ring buffer is counted. */
@@ -306,7 +351,7 @@ static __always_inline __u8 tcp_close_cause(const struct ebpf_net_sock_info *e)
 }
 
 /*
- * Final record of a TCP entry: refresh the gauges, fix the cause, emit the
+ * Final record of a TCP entry: read the counters, fix the cause, emit the
  * close event (with the final counters, so nothing is lost between the last
  * batch read and the delete), delete the entry.
  */
@@ -318,10 +363,11 @@ static __always_inline void tcp_entry_finalize(__u64 skp, const struct sock *sk,
 		e->close_old_state = e->state;
 		e->sk_err = BPF_CORE_READ(sk, sk_err);
 	}
-	tcp_snapshot(sk, e);
+	tcp_read_counters(sk, e);
 	e->state = TCP_CLOSE;
 	e->cause = tcp_close_cause(e);
 	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, e->close_old_state, TCP_CLOSE, e->cause, skp, e);
+	tentative_clear(e);
 	bpf_map_delete_elem(&sock_stats, &skp);
 }
 

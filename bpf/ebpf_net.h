@@ -38,7 +38,7 @@ enum ebpf_net_event_type {
 	EBPF_NET_EV_TCP_LISTEN      = 4,  /* ->LISTEN; socket_id 0, role LISTENER */
 	EBPF_NET_EV_TCP_LISTEN_CLOSE = 5, /* LISTEN->CLOSE; socket_id 0, role LISTENER */
 	EBPF_NET_EV_TCP_CLOSE       = 6,  /* final record of a TCP socket: cause + final counters */
-	EBPF_NET_EV_TCP_EXISTING    = 7,  /* TCP socket first seen on send/recv (pre-existing) */
+	EBPF_NET_EV_TCP_EXISTING    = 7,  /* TCP connection that existed before the programs, adopted; counters = baseline */
 	EBPF_NET_EV_UDP_OPEN        = 8,  /* first datagram sent/received on a UDP socket */
 	EBPF_NET_EV_UDP_CLOSE       = 9,  /* UDP socket released (cgroup/sock_release); final counters */
 	EBPF_NET_EV_SOCK_PID        = 10, /* the owner pid of a socket changed (accepting process differs from the listener's) */
@@ -82,7 +82,19 @@ enum ebpf_net_loss_cause {
 #define EBPF_NET_F_RST_SENT      (1u << 2) /* tcp:tcp_send_reset fired on it */
 #define EBPF_NET_F_PID_TENTATIVE (1u << 3) /* pid is a guess (listener owner, or 0); the next send/recv sets it */
 #define EBPF_NET_F_CLOSED        (1u << 4) /* reached TCP_CLOSE; the close event follows at tcp_destroy_sock */
-#define EBPF_NET_F_PREEXISTING   (1u << 5) /* created on send/recv, not on connect/accept */
+#define EBPF_NET_F_PREEXISTING   (1u << 5) /* adopted (existed before the programs), not seen at connect/accept */
+
+/* ---- `control` array map: index -> __u64 -------------------------------------- */
+enum ebpf_net_control {
+	/* Written by user space: the tgid of the collector while it adopts the TCP
+	 * connections that existed before the programs (0 otherwise); see
+	 * socket_stats.bpf.c. */
+	EBPF_NET_CONTROL_ADOPTER   = 0,
+	/* Written by the programs: TCP entries whose pid is still a guess. While it
+	 * is 0, a TCP send/recv costs one load and no map lookup. */
+	EBPF_NET_CONTROL_TENTATIVE = 1,
+	EBPF_NET_CONTROL_MAX       = 2,
+};
 
 /* ---- default map sizes (user space may change them before load) ------------ */
 #define EBPF_NET_EVENTS_BYTES        (8u << 20) /* events ring buffer */
@@ -105,17 +117,19 @@ enum ebpf_net_loss_cause {
 struct ebpf_net_sock_info {
 	__u64 socket_id;        /*   0 sequential id from 1; 0 = untracked */
 	__u64 start_ns;         /*   8 when the entry was created */
-	__u64 last_update_ns;   /*  16 last state change, UDP send/recv or TCP gauge read */
+	__u64 last_update_ns;   /*  16 last state change, UDP send/recv, or TCP refresh that saw a change */
 	__u64 close_ns;         /*  24 when TCP reached CLOSE (0 while open) */
-	__u64 bytes_sent;       /*  32 sum of sock_send_length ret > 0 */
-	__u64 bytes_received;   /*  40 sum of sock_recv_length ret > 0 (MSG_PEEK excluded) */
-	__u64 send_calls;       /*  48 successful send calls (UDP: datagrams) */
-	__u64 recv_calls;       /*  56 successful recv calls (UDP: datagrams) */
+	__u64 bytes_sent;       /*  32 TCP: tcp_sock bytes_sent - bytes_retrans (payload sent once, read at
+				 *     each refresh and at close); UDP: sum of sock_send_length ret > 0 */
+	__u64 bytes_received;   /*  40 TCP: tcp_sock bytes_received, without the FIN (in-order payload);
+				 *     UDP: sum of sock_recv_length ret > 0 (MSG_PEEK excluded) */
+	__u64 send_calls;       /*  48 UDP: datagrams sent (TCP: 0) */
+	__u64 recv_calls;       /*  56 UDP: datagrams received (TCP: 0) */
 	__u32 pid;              /*  64 owner tgid (0 = unknown) */
 	__u32 netns;            /*  68 network namespace inode */
 	__u32 segs_out;         /*  72 TCP: tcp_sock.segs_out (snapshot) */
 	__u32 segs_in;          /*  76 TCP: tcp_sock.segs_in (snapshot) */
-	__u32 retransmits;      /*  80 TCP: tcp:tcp_retransmit_skb count (err == 0) */
+	__u32 retransmits;      /*  80 TCP: tcp_sock.total_retrans (snapshot) */
 	__u32 resets_sent;      /*  84 TCP: tcp:tcp_send_reset count */
 	__u32 resets_received;  /*  88 TCP: tcp:tcp_receive_reset count */
 	__u32 srtt_us;          /*  92 TCP: tcp_sock.srtt_us >> 3 (snapshot, us) */

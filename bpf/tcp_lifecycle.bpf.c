@@ -109,7 +109,8 @@ static __always_inline void on_client_established(const struct trace_event_raw_i
 	tcp_info_init(&info, ctx, netns, bpf_ktime_get_ns());
 	info.role = EBPF_NET_ROLE_CLIENT;
 	info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PID_TENTATIVE;
-	sock_entry_insert(skp, &info, &raced);
+	if (sock_entry_insert(skp, &info, &raced) && !raced)
+		tentative_add(1);
 	emit_sock_event(EBPF_NET_EV_TCP_ESTABLISHED, ctx->oldstate, ctx->newstate, 0, skp, &info);
 }
 
@@ -145,7 +146,8 @@ static __always_inline void on_server_established(const struct trace_event_raw_i
 	l = listener_lookup(netns, ctx->sport);
 	if (l)
 		info.pid = l->pid;
-	sock_entry_insert(skp, &info, &raced);
+	if (sock_entry_insert(skp, &info, &raced) && !raced)
+		tentative_add(1);
 	emit_sock_event(EBPF_NET_EV_TCP_ACCEPT, ctx->oldstate, ctx->newstate, 0, skp, &info);
 }
 
@@ -251,7 +253,7 @@ static __always_inline void on_close(const struct trace_event_raw_inet_sock_set_
 		e->sk_err = BPF_CORE_READ(sk, sk_err);
 		e->state = TCP_CLOSE;
 		__sync_fetch_and_or(&e->flags, EBPF_NET_F_CLOSED);
-		tcp_snapshot(sk, e);
+		tcp_read_counters(sk, e);
 		/* Emit now only if configured so; else at tcp_destroy_sock */
 		if (!close_at_destroy)
 			tcp_entry_finalize(skp, sk, e);
@@ -276,7 +278,7 @@ static __always_inline void on_close(const struct trace_event_raw_inet_sock_set_
 		info.flags = EBPF_NET_F_ESTABLISHED;
 	info.flags |= EBPF_NET_F_CLOSED;
 	addrs_from_ctx(ctx, &info);
-	tcp_snapshot(sk, &info);
+	tcp_read_counters(sk, &info);
 	info.cause = tcp_close_cause(&info);
 	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, ctx->oldstate, ctx->newstate, info.cause, skp, &info);
 }

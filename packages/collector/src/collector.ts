@@ -80,11 +80,16 @@ export class Collector {
     const processes = scanProcesses(this.paths);
     this.processes.addExisting(processes.map((p) => ({ pid: p.pid, ppid: p.ppid, comm: p.comm, cmdline: p.cmdline, cgroupId: p.cgroupId, startTimeNs: p.startTimeNs })));
     const allowed = new Set(netns);
-    const existing: ExistingSocket[] = scanSockets(this.paths, processes)
-      .filter((s) => (allowed.size === 0 || allowed.has(s.netns)) && (s.protocol === 17 || SCANNED_TCP_STATES.has(s.state)))
-      .map((s) => ({ protocol: s.protocol, family: s.family, localAddr: s.localAddr, localPort: s.localPort, remoteAddr: s.remoteAddr, remotePort: s.remotePort, netns: s.netns, pid: s.pid, role: s.role }));
+    const scanned = scanSockets(this.paths, processes).filter((s) => (allowed.size === 0 || allowed.has(s.netns)) && (s.protocol === 17 || SCANNED_TCP_STATES.has(s.state)));
+    const existing: ExistingSocket[] = scanned.map((s) => ({ protocol: s.protocol, family: s.family, localAddr: s.localAddr, localPort: s.localPort, remoteAddr: s.remoteAddr, remotePort: s.remotePort, netns: s.netns, pid: s.pid, role: s.role }));
     this.sockets.addExisting(existing);
     this.log.info({ processes: processes.length, sockets: existing.length, ms: Date.now() - started }, 'took stock of existing processes and sockets');
+    // The kernel counts a TCP connection it has an entry for: give it one for each found here.
+    const adoption = this.probes.adoptTcp(scanned.filter((s) => s.protocol === 6 && s.pid > 0 && s.fd >= 0));
+    const notAdopted = Object.values(adoption.failed).reduce((a, b) => a + b, 0);
+    const adoptionLog = { adopted: adoption.adopted, failed: adoption.failed };
+    if (notAdopted > 0) this.log.warn(adoptionLog, `${notAdopted} pre-existing TCP connections could not be reached (closed meanwhile, or owned outside this PID namespace): they are reported, without counters, until they close`);
+    else this.log.info(adoptionLog, 'pre-existing TCP connections adopted');
 
     this.probes.startDraining(10);
     this.client.start();

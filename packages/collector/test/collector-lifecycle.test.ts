@@ -9,16 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { COLLECTOR_CLI, CollectorProcess, SKIP_REASON, bpfPrograms, killAll } from './support/collector-process.js';
+import { ATTACHED_PROGRAMS, PROGRAM_NAMES } from './support/probes.js';
 import { TestIntakeServer } from './support/intake-server.js';
 
 after(killAll);
-
-/** Every program of bpf/.output/ebpf_net.bpf.o (the SEC functions of bpf/*.bpf.c, as bpftool names them). */
-const PROGRAM_NAMES = [
-  'tcp_state', 'tcp_rst_rx', 'tcp_rst_tx', 'tcp_destroy', 'sock_send', 'sock_recv', 'tcp_retrans',
-  'udp_sendmsg4', 'udp_sendmsg6', 'udp_recvmsg4', 'udp_recvmsg6', 'udp_create', 'udp_release',
-  'proc_exec', 'proc_fork', 'proc_exit',
-];
 
 const HAVE_STRACE = ((): boolean => {
   try {
@@ -129,7 +123,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         [...PROGRAM_NAMES].sort(),
         'the collector holds every program of the object while running',
       );
-      assert.deepEqual([...intake.connections[0]!.handshake!.probes].sort(), [...PROGRAM_NAMES].sort(), 'the handshake names every attached program');
+      assert.deepEqual([...intake.connections[0]!.handshake!.probes].sort(), [...ATTACHED_PROGRAMS].sort(), 'the handshake names every attached program');
 
       const t0 = Date.now();
       const status = await collector.stop(signal, 10_000);

@@ -15,7 +15,7 @@ import {
   scanSockets,
   socketOwners,
 } from '../src/host/index.js';
-import { DOCKER_NETNS, type FakeHost, HOST_NETNS, addressHex, buildFakeHost } from './fixtures/host/fake-host.js';
+import { DOCKER_NETNS, FAKE_PROCESSES, type FakeHost, HOST_NETNS, addressHex, buildFakeHost } from './fixtures/host/fake-host.js';
 import { REAL_TCP, REAL_TCP6, REAL_UDP, REAL_UDP6 } from './fixtures/host/proc-net-samples.js';
 
 const TCP = 6;
@@ -102,7 +102,14 @@ describe('scanSockets on a fake host', () => {
     pid: number,
     role: number,
     uid = 0,
-  ) => ({ protocol, family, localAddr: local[0], localPort: local[1], remoteAddr: remote[0], remotePort: remote[1], state, uid, inode, netns, pid, role });
+  ) => ({ protocol, family, localAddr: local[0], localPort: local[1], remoteAddr: remote[0], remotePort: remote[1], state, uid, inode, netns, pid, fd: fdOf(pid, inode), role });
+
+  /** The descriptor of `inode` in the fake /proc/<pid>/fd (-1: no owner). */
+  const fdOf = (pid: number, inode: number): number => {
+    const fds = FAKE_PROCESSES.find((p) => p.pid === pid)?.fds ?? {};
+    const entry = Object.entries(fds).find(([, target]) => target === `socket:[${inode}]`);
+    return entry ? Number(entry[0]) : -1;
+  };
 
   const byInode = (records: SocketRecord[]) => [...records].sort((a, b) => a.inode - b.inode);
 
@@ -144,9 +151,9 @@ describe('scanSockets on a fake host', () => {
   it('gives a socket shared across fork() to the parent, whatever the order', () => {
     const reversed = [...processes].reverse();
     const owners = socketOwners(paths.proc, reversed);
-    assert.equal(owners.get(1001), 100);
-    assert.equal(owners.get(1003), 101);
-    assert.equal(owners.get(2003), 201);
+    assert.deepEqual(owners.get(1001), { pid: 100, fd: 6 });
+    assert.equal(owners.get(1003)?.pid, 101);
+    assert.equal(owners.get(2003)?.pid, 201);
     assert.equal(owners.has(1005), false);
   });
 

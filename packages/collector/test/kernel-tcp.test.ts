@@ -123,7 +123,8 @@ describe('kernel: TCP on loopback', { skip: SKIP_NOT_ROOT }, () => {
         const live = { state: TCP.ESTABLISHED, flags: SockFlag.ESTABLISHED, closeNs: 0, cause: 0, skErr: 0, resetsSent: 0, resetsReceived: 0 };
         assertInfo(open.get(clientId), { ...clientSide, ...live, bytesSent: N, bytesReceived: M }, 'client entry in sock_stats while open');
         assertInfo(open.get(serverId), { ...serverSide, ...live, bytesSent: M, bytesReceived: N }, 'server entry in sock_stats while open');
-        assert.ok(open.get(clientId)!.sendCalls >= 1 && open.get(clientId)!.recvCalls >= 1);
+        // TCP is not counted per call: the bytes above are the kernel's own tcp_sock counters
+        assert.equal(open.get(clientId)!.sendCalls + open.get(clientId)!.recvCalls, 0, 'no per-call counting for TCP');
         assert.ok(open.get(serverId)!.segsOut > 0 && open.get(serverId)!.segsIn > 0, 'segment gauges');
 
         // --- close: the client first, then the server (on EOF)
@@ -256,7 +257,7 @@ describe('kernel: TCP on loopback', { skip: SKIP_NOT_ROOT }, () => {
       assert.deepEqual(typeNames(events), ['TCP_ACCEPT', 'SOCK_PID', 'TCP_CLOSE']);
       const [acc, pidChange] = events;
       assertInfo(acc!.info, { pid: hello.pid, role: KernelRole.SERVER, flags: SockFlag.ESTABLISHED | SockFlag.PID_TENTATIVE }, 'ACCEPT: pid of the listener');
-      assertInfo(pidChange!.info, { pid: hello.child, role: KernelRole.SERVER, flags: SockFlag.ESTABLISHED, bytesReceived: 5 }, 'SOCK_PID: pid of the accepting child');
+      assertInfo(pidChange!.info, { pid: hello.child, role: KernelRole.SERVER, flags: SockFlag.ESTABLISHED }, 'SOCK_PID: pid of the accepting child');
       assertInfo(serverClose.info, { pid: hello.child, bytesReceived: 5, bytesSent: 6, cause: KernelCloseCause.NORMAL }, 'server TCP_CLOSE');
 
       const clientClose = await session.waitFor('TCP_CLOSE of this process\'s socket', () =>

@@ -20,6 +20,7 @@ export { ensureBpfMounts, cgroup2Root, readMounts, BPFFS_PATH, TRACEFS_PATH, typ
 export { installSignalHandlers, type SignalHandlerOptions } from './signals.js';
 export { closeAllBpfObjects, openObjectCount } from './registry.js';
 export { errnoName } from './errno.js';
+export { peekForeignSocket } from './foreign-socket.js';
 export {
   BpfError,
   BpfNotPermittedError,

@@ -103,6 +103,10 @@ export const bpf_program__clear_log_buf = plain<number, [prog: Ptr, buf: Ptr, si
 export const bpf_program__set_log_level = plain<number, [prog: Ptr, level: number]>(LIBBPF, 'bpf_program__set_log_level', I32, [U64, U32]);
 export const bpf_program__attach = threaded<Ptr, [prog: Ptr]>(LIBBPF, 'bpf_program__attach', U64, [U64]);
 export const bpf_program__attach_cgroup = threaded<Ptr, [prog: Ptr, cgroupFd: number]>(LIBBPF, 'bpf_program__attach_cgroup', U64, [U64, I32]);
+/** struct bpf_test_run_opts is 80 bytes in libbpf 1.x (see TEST_RUN_OPTS_SIZE); returns 0 or -errno. */
+export const bpf_prog_test_run_opts = plain<number, [fd: number, opts: Buffer]>(LIBBPF, 'bpf_prog_test_run_opts', I32, [I32, BUF]);
+export const TEST_RUN_OPTS_SIZE = 80;
+export const TEST_RUN_OPTS_RETVAL = 56;
 export const bpf_link__destroy = plain<number, [link: Ptr]>(LIBBPF, 'bpf_link__destroy', I32, [U64]);
 
 // --- maps -----------------------------------------------------------------------------------
@@ -166,6 +170,12 @@ export const mount = withErrno<number, [source: string, target: string, fstype: 
 /** `ap` is a va_list as passed to a callback: on x86-64 and arm64 Linux, a pointer. */
 export const vsnprintf = plain<number, [buf: Buffer, size: number, fmt: Ptr, ap: Ptr]>(LIBC, 'vsnprintf', I32, [BUF, U64, U64, U64]);
 export const strlen = plain<number, [s: Ptr]>(LIBC, 'strlen', U64, [U64]);
+
+/** glibc 2.36+. Each returns a descriptor, or -1 with errno. */
+export const pidfd_open = withErrno<number, [pid: number, flags: number]>(LIBC, 'pidfd_open', I32, [I32, U32]);
+export const pidfd_getfd = withErrno<number, [pidfd: number, targetfd: number, flags: number]>(LIBC, 'pidfd_getfd', I32, [I32, I32, U32]);
+export const recv = withErrno<number, [fd: number, buf: Ptr, length: number, flags: number]>(LIBC, 'recv', I64, [I32, U64, U64, I32]);
+export const close = plain<number, [fd: number]>(LIBC, 'close', I32, [I32]);
 
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;

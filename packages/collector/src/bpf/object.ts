@@ -6,7 +6,7 @@
 
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { attachProgram, strerror, type AttachResult } from './attach.js';
+import { attachProgram, ProgramType, strerror, type AttachResult } from './attach.js';
 import { sectionVariables, type VariableLayout } from './btf.js';
 import { EPERM } from './errno.js';
 import { BpfAttachError, BpfCallError, BpfConfigError, BpfLoadError, BpfNotPermittedError, BtfMissingError } from './errors.js';
@@ -214,7 +214,7 @@ export class BpfObject implements MapOwner {
       this.logger,
       async () => {
         for (const program of this.programsByName.values()) {
-          if (!lib.bpf_program__autoload(program.pointer)) continue;
+          if (!lib.bpf_program__autoload(program.pointer) || isRunOnly(program)) continue;
           if (this.links.has(program.name)) {
             results.push({ name: program.name, section: program.section, status: 'attached', reason: '', errno: 0 });
             continue;
@@ -288,7 +288,25 @@ export class BpfObject implements MapOwner {
     untrack(this);
   }
 
+  /**
+   * Runs a program that is never attached (a bare SEC("raw_tp")) once, now, on this thread,
+   * through BPF_PROG_TEST_RUN; returns its return value.
+   */
+  run(programName: string): number {
+    this.require('run a program', 'loaded');
+    const program = this.program(programName);
+    if (!isRunOnly(program)) throw new BpfConfigError(`program '${programName}' (SEC("${program.section}")) is attached, not run: only a bare SEC("raw_tp") program can be run`);
+    const opts = this.testRunOpts;
+    opts.fill(0);
+    opts.writeBigUInt64LE(BigInt(lib.TEST_RUN_OPTS_SIZE), 0);
+    const ret = lib.bpf_prog_test_run_opts(lib.bpf_program__fd(program.pointer), opts);
+    if (ret < 0) throw new BpfCallError(`BPF_PROG_TEST_RUN of '${programName}'`, -ret);
+    return opts.readUInt32LE(lib.TEST_RUN_OPTS_RETVAL);
+  }
+
   // --- internals --------------------------------------------------------------------------
+
+  private readonly testRunOpts = Buffer.alloc(lib.TEST_RUN_OPTS_SIZE);
 
   private program(name: string): ProgramInfo {
     const program = this.programsByName.get(name);
@@ -324,4 +342,9 @@ export class BpfObject implements MapOwner {
     this.cgroupFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
     return this.cgroupFd;
   }
+}
+
+/** A raw tracepoint program with no target is run by user space (BpfObject.run), never attached. */
+function isRunOnly(program: ProgramInfo): boolean {
+  return program.type === ProgramType.RAW_TRACEPOINT && (program.section === 'raw_tp' || program.section === 'raw_tracepoint');
 }

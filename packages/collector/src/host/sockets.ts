@@ -17,7 +17,15 @@ export interface SocketRecord extends SocketTableEntry {
   netns: number;
   /** The process holding the socket (the eldest, when a fork shared it); 0 when none was seen. */
   pid: number;
+  /** A descriptor of the socket in that process; -1 when none was seen. */
+  fd: number;
   role: SocketRole;
+}
+
+/** Who holds a socket: a process, and the descriptor number there. */
+export interface SocketOwner {
+  pid: number;
+  fd: number;
 }
 
 const TABLES: readonly { file: string; protocol: SocketProtocolValue; family: AddressFamilyValue }[] = [
@@ -61,7 +69,8 @@ export function scanSockets(paths: HostPaths, processes: readonly ProcessRecord[
         uid: e.uid,
         inode: e.inode,
         netns,
-        pid: owners.get(e.inode) ?? 0,
+        pid: owners.get(e.inode)?.pid ?? 0,
+        fd: owners.get(e.inode)?.fd ?? -1,
         role: roleOf(e),
       });
     }
@@ -94,11 +103,11 @@ function readTable(path: string): string | undefined {
   }
 }
 
-/** Socket inode → pid, from the "socket:[N]" links in /proc/<pid>/fd. */
-export function socketOwners(proc: string, processes: readonly ProcessRecord[]): Map<number, number> {
+/** Socket inode → owner, from the "socket:[N]" links in /proc/<pid>/fd. */
+export function socketOwners(proc: string, processes: readonly ProcessRecord[]): Map<number, SocketOwner> {
   const ppidOf = new Map<number, number>();
   for (const p of processes) ppidOf.set(p.pid, p.ppid);
-  const owners = new Map<number, number>();
+  const owners = new Map<number, SocketOwner>();
   for (const p of processes) {
     const dir = `${proc}/${p.pid}/fd`;
     let fds: string[];
@@ -121,7 +130,7 @@ export function socketOwners(proc: string, processes: readonly ProcessRecord[]):
       const inode = Number(link.slice(8, -1));
       const held = owners.get(inode);
       // A socket shared across fork() (a server's listener and its workers) goes to the parent.
-      if (held === undefined || ppidOf.get(held) === p.pid) owners.set(inode, p.pid);
+      if (held === undefined || ppidOf.get(held.pid) === p.pid) owners.set(inode, { pid: p.pid, fd: Number(fd) });
     }
   }
   return owners;

@@ -87,5 +87,11 @@ export const PROC_EVENT = {
 export const UDP_REMOTE_KEY = { size: 32, socketId: 0, raddr: 8, rport: 24 } as const;
 export const UDP_REMOTE_STATS = { size: 40, bytesSent: 0, bytesReceived: 8, packetsSent: 16, packetsReceived: 24, lastUpdateNs: 32 } as const;
 
+/** enum ebpf_net_control: the words of the `control` array map. */
+export const Control = { ADOPTER: 0, TENTATIVE: 1 } as const;
+
+/** The program user space runs before each batch read (BPF_PROG_TEST_RUN): TCP counters into sock_stats. */
+export const REFRESH_PROGRAM = 'refresh_tcp';
+
 /** Programs the collector cannot work without. */
 export const REQUIRED_PROGRAMS = ['tcp_state', 'sock_send', 'sock_recv'] as const;

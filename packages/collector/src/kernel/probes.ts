@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { type AttachResult, BpfObject, type MapBatchReader, type RingBuffer, TRACEFS_PATH, ensureBpfMounts } from '../bpf/index.js';
-import { DROP_CAUSES, REQUIRED_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS } from './abi.js';
+import { type AttachResult, BpfObject, type BpfMap, type MapBatchReader, type RingBuffer, TRACEFS_PATH, ensureBpfMounts, errnoName, peekForeignSocket } from '../bpf/index.js';
+import { Control, DROP_CAUSES, REFRESH_PROGRAM, REQUIRED_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS } from './abi.js';
 import { type KernelEvent, type SockInfo, readEvent, readU64, sockInfoReader } from './events.js';
 import { formatIp } from '@ebpf-net/protocol';
 
@@ -51,6 +51,20 @@ export interface UdpRemoteCounters {
   packetsReceived: number;
 }
 
+/** A connection that existed before the programs, and a descriptor of it in its owner. */
+export interface HeldSocket {
+  pid: number;
+  fd: number;
+}
+
+/** What adopting the pre-existing TCP connections did. */
+export interface AdoptionReport {
+  /** Reached: the kernel has an entry for each now (a TCP_EXISTING event each, unless it had one). */
+  adopted: number;
+  /** Not reached, by errno name (ESRCH, EBADF: gone meanwhile; EPERM: no ptrace rights over the owner). */
+  failed: Record<string, number>;
+}
+
 export class KernelProbes {
   readonly stats = { events: 0, unknownRecords: 0 };
   private readonly ring: RingBuffer;
@@ -58,6 +72,7 @@ export class KernelProbes {
   private readonly udpReader: MapBatchReader;
   private readonly dropsReader: MapBatchReader;
   private readonly readSockInfo = sockInfoReader();
+  private readonly control: BpfMap;
 
   private constructor(
     private readonly object: BpfObject,
@@ -75,6 +90,7 @@ export class KernelProbes {
     }, { logger: options.logger });
     if ((options.drainIntervalMs ?? 10) > 0) this.startDraining(options.drainIntervalMs ?? 10);
     this.socketReader = object.map('sock_stats').batchReader();
+    this.control = object.map('control');
     this.udpReader = object.map('udp_remote').batchReader();
     this.dropsReader = object.map('drops').batchReader({ entries: DROP_CAUSES });
   }
@@ -131,10 +147,37 @@ export class KernelProbes {
   }
 
   /**
-   * Reads every tracked socket's counters (one FFI call per few thousand sockets). The info
-   * handed to `onSocket` is reused for the next entry: info.copy() keeps one.
+   * Gives the kernel an entry for each of these pre-existing TCP connections: with this
+   * process's tgid in control[ADOPTER], the send/recv hooks adopt the socket that a zero-byte
+   * peek reaches (see bpf/socket_stats.bpf.c). The TCP_EXISTING events carry the counters at
+   * adoption, the baseline later deltas start from.
+   */
+  adoptTcp(sockets: readonly HeldSocket[]): AdoptionReport {
+    const report: AdoptionReport = { adopted: 0, failed: {} };
+    if (sockets.length === 0) return report;
+    this.setControl(Control.ADOPTER, process.pid);
+    try {
+      for (const s of sockets) {
+        const errno = peekForeignSocket(s.pid, s.fd);
+        if (errno === 0) report.adopted++;
+        else {
+          const name = errnoName(errno);
+          report.failed[name] = (report.failed[name] ?? 0) + 1;
+        }
+      }
+    } finally {
+      this.setControl(Control.ADOPTER, 0);
+    }
+    return report;
+  }
+
+  /**
+   * Reads every tracked socket's counters (one FFI call per few thousand sockets), after the
+   * TCP entries took the kernel's counters (refresh_tcp). The info handed to `onSocket` is
+   * reused for the next entry: info.copy() keeps one.
    */
   readSockets(onSocket: (info: SockInfo) => void): number {
+    this.object.run(REFRESH_PROGRAM);
     const read = this.readSockInfo;
     return this.socketReader.read((batch) => {
       for (let i = 0; i < batch.count; i++) onSocket(read(batch.values, i * batch.valueStride));
@@ -170,6 +213,14 @@ export class KernelProbes {
       for (let i = 0; i < batch.count; i++) drops[batch.keys.readUInt32LE(i * batch.keySize)] = readU64(batch.values, i * batch.valueStride);
     });
     return drops;
+  }
+
+  private setControl(index: number, value: number): void {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(index);
+    const word = Buffer.alloc(8);
+    word.writeBigUInt64LE(BigInt(value));
+    this.control.update(key, word);
   }
 
   /** Detaches and closes everything. */

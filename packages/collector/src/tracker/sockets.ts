@@ -76,6 +76,16 @@ class Tracked implements AddressWords {
     readonly netns: number,
   ) {}
 
+  /** The kernel's cumulative counters as the new base of deltas (never lower than before), srtt as is. */
+  takeCounters(info: SockInfo): void {
+    this.bytesSent = Math.max(this.bytesSent, info.bytesSent);
+    this.bytesReceived = Math.max(this.bytesReceived, info.bytesReceived);
+    this.segsOut = Math.max(this.segsOut, info.segsOut);
+    this.segsIn = Math.max(this.segsIn, info.segsIn);
+    this.retransmits = Math.max(this.retransmits, info.retransmits);
+    this.srttUs = info.srttUs;
+  }
+
   setAddress(localPort: number, remotePort: number, role: number): void {
     this.localPort = localPort;
     this.remotePort = remotePort;
@@ -145,10 +155,17 @@ export class SocketTracker {
         return;
       case EventType.TCP_ESTABLISHED:
       case EventType.TCP_ACCEPT:
-      case EventType.TCP_EXISTING:
       case EventType.UDP_OPEN: {
-        const t = this.track(info, e.type === EventType.TCP_EXISTING ? EntityFlags.PREEXISTING : 0);
+        const t = this.track(info, 0);
         if (t && !t.addressKnown) this.learnAddress(t, info);
+        return;
+      }
+      case EventType.TCP_EXISTING: {
+        // Adopted: its counters count from the connection's start, so they are the baseline.
+        const t = this.track(info, EntityFlags.PREEXISTING);
+        if (!t) return;
+        if (!t.addressKnown) this.learnAddress(t, info);
+        t.takeCounters(info);
         return;
       }
       case EventType.SOCK_PID: {
@@ -275,18 +292,21 @@ export class SocketTracker {
   }
 
   private onTcpClose(info: SockInfo, cause: number): void {
-    let t = info.socketId === 0 ? this.takeScanned(info) : this.byKernelId.get(info.socketId);
+    // socket_id 0: a connection the kernel had no entry for, so no baseline for its lifetime
+    // counters either; it closes without a last delta.
+    const untracked = info.socketId === 0;
+    let t = untracked ? this.takeScanned(info) : this.byKernelId.get(info.socketId);
     if (!t && info.socketId !== 0) t = this.track(info, 0); // its open event was lost: report it whole
     if (!t) return;
     if (!t.addressKnown && info.localPort !== 0) this.learnAddress(t, info);
     t.closeCause = wireCause(cause);
     const key = info.socketId === 0 ? -t.id : info.socketId; // a scanned socket is kept under its own id until sent
     if (this.out.connected) {
-      this.sendClose(t, info);
+      this.sendClose(t, untracked ? undefined : info);
       this.byKernelId.delete(key);
       return;
     }
-    t.finalInfo = info.copy(); // `info` is the kernel reader's, reused for the next event
+    if (!untracked) t.finalInfo = info.copy(); // `info` is the kernel reader's, reused for the next event
     this.byKernelId.set(key, t);
     this.closing.set(key, t);
   }
@@ -331,13 +351,17 @@ export class SocketTracker {
     this.out.send('socketAddress', m);
   }
 
-  /** Sends what changed since the last update; the kernel's counters are cumulative. */
+  /**
+   * Sends what changed since the last update; the kernel's counters are cumulative. A counter
+   * read lower than last time (bytes_received, read between the FIN's sequence number and its
+   * flag) is not a change: the next read that passes the old value counts from it.
+   */
   private sendDelta(t: Tracked, info: SockInfo): void {
-    const bytesSent = info.bytesSent - t.bytesSent;
-    const bytesReceived = info.bytesReceived - t.bytesReceived;
+    const bytesSent = Math.max(0, info.bytesSent - t.bytesSent);
+    const bytesReceived = Math.max(0, info.bytesReceived - t.bytesReceived);
     const segmentsSent = Math.max(0, info.segsOut - t.segsOut);
     const segmentsReceived = Math.max(0, info.segsIn - t.segsIn);
-    const retransmits = info.retransmits - t.retransmits;
+    const retransmits = Math.max(0, info.retransmits - t.retransmits);
     if (bytesSent === 0 && bytesReceived === 0 && segmentsSent === 0 && segmentsReceived === 0 && retransmits === 0 && info.srttUs === t.srttUs) return;
     const m = statsMessage;
     m.socketId = t.id;
@@ -348,12 +372,7 @@ export class SocketTracker {
     m.retransmits = retransmits;
     m.srttUs = info.srttUs;
     this.out.send('socketStats', m);
-    t.bytesSent = info.bytesSent;
-    t.bytesReceived = info.bytesReceived;
-    t.segsOut = info.segsOut;
-    t.segsIn = info.segsIn;
-    t.retransmits = info.retransmits;
-    t.srttUs = info.srttUs;
+    t.takeCounters(info);
   }
 }
 

@@ -15,15 +15,14 @@ import { EventType, KernelProbes, copyEvent, type KernelEvent, type KernelProbes
 export const SKIP_NOT_ROOT: string | false =
   process.getuid?.() === 0 ? false : 'needs root: loading and attaching BPF programs requires CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN';
 
-/** Every program of bpf/.output/ebpf_net.bpf.o (the C function names = bpftool's names). */
-export const PROGRAM_NAMES = [
+/** The attached programs of bpf/.output/ebpf_net.bpf.o (the C function names = bpftool's names). */
+export const ATTACHED_PROGRAMS = [
   'tcp_state',
   'tcp_rst_rx',
   'tcp_rst_tx',
   'tcp_destroy',
   'sock_send',
   'sock_recv',
-  'tcp_retrans',
   'udp_sendmsg4',
   'udp_sendmsg6',
   'udp_recvmsg4',
@@ -34,6 +33,9 @@ export const PROGRAM_NAMES = [
   'proc_fork',
   'proc_exit',
 ] as const;
+
+/** Every program of the object: the attached ones, and refresh_tcp, which user space runs. */
+export const PROGRAM_NAMES = [...ATTACHED_PROGRAMS, 'refresh_tcp'] as const;
 
 export const TCP = { ESTABLISHED: 1, SYN_SENT: 2, FIN_WAIT2: 5, CLOSE: 7, LAST_ACK: 9, LISTEN: 10 } as const;
 export const AF_INET = 2;
