@@ -9,7 +9,7 @@
  * once per interval, just before the batch read); the close reads them once
  * more. So a TCP send or receive costs only what the per-call hooks cost to
  * dispatch and to say "TCP" (one read), plus a lookup while an accepted
- * socket's owner is still a guess. Measured on this project's 2-core VM
+ * socket's owner is still a guess (bench/hook-cost measures it). Measured on this project's 2-core VM
  * (retpolines, SRSO safe-RET): an empty raw tracepoint costs ~100 ns a call,
  * the protocol read ~60 ns more, a hash lookup ~120 ns more.
  *
@@ -169,19 +169,23 @@ static __always_inline void confirm_pid(struct ebpf_net_sock_info *e, __u64 skp)
 }
 
 /*
- * TCP send/recv: no counting (refresh_tcp reads the kernel's counters). Two
- * jobs, each behind a control word that is 0 in the steady state: adopting a
- * pre-existing connection (the collector peeks at it), and learning the owner
- * of an accepted socket from its first I/O.
+ * sk_protocol 6: TCP, or another family's protocol 6 (netlink's XFRM), which
+ * no entry ever matches. No counting (refresh_tcp reads the kernel's counters);
+ * two jobs, each behind a control word that is 0 in the steady state, so that
+ * the family is not even read: adopting a pre-existing connection (the
+ * collector peeks at it), and learning the owner of an accepted socket from its
+ * first I/O.
  */
-static __always_inline int on_tcp_msg(struct sock *sk, __u64 skp, __u16 family, int ret)
+static __always_inline int on_tcp_msg(struct sock *sk, __u64 skp, int ret)
 {
 	struct ebpf_net_sock_info *e;
 	__u64 *adopter, *tentative;
+	__u16 family;
 
 	adopter = control_word(EBPF_NET_CONTROL_ADOPTER);
 	if (adopter && *adopter && *adopter == current_tgid()) {
-		if (!bpf_map_lookup_elem(&sock_stats, &skp))
+		family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		if ((family == AF_INET || family == AF_INET6) && !bpf_map_lookup_elem(&sock_stats, &skp))
 			sock_entry_create(sk, skp, family, IPPROTO_TCP);
 		return 0;
 	}
@@ -203,16 +207,17 @@ static __always_inline int on_msg(struct sock *sk, int ret, int flags, bool send
 	__u16 family, protocol;
 	__u64 now, tid;
 
-	/* The protocol first: one read tells most calls to leave (AF_UNIX and
-	 * netlink traffic fire these tracepoints too); the family confirms it */
+	/* The protocol first: one read sends TCP on its way and tells most other
+	 * calls to leave (AF_UNIX and netlink traffic fire these tracepoints too);
+	 * for UDP the family confirms it */
 	protocol = BPF_CORE_READ(sk, sk_protocol);
-	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
+	if (protocol == IPPROTO_TCP)
+		return trace_tcp ? on_tcp_msg(sk, skp, ret) : 0;
+	if (protocol != IPPROTO_UDP)
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	if (protocol == IPPROTO_TCP)
-		return trace_tcp ? on_tcp_msg(sk, skp, family, ret) : 0;
 
 	/* UDP: the stash of this thread is consumed whatever happens next */
 	if (!trace_udp)
