@@ -69,12 +69,15 @@ export class Collector {
       socketEntries: this.config.maxSockets,
       udpRemoteEntries: this.config.maxSockets,
       netns,
+      udp: this.config.udp,
       drainIntervalMs: 0,
     });
     for (const r of this.probes.attachResults) {
       if (r.status !== 'attached') this.log.warn({ program: r.name, section: r.section, status: r.status, reason: r.reason }, `BPF program ${r.name} not attached: ${r.reason}`);
     }
     this.log.info({ attached: this.probes.attachedProbes, netns: netns.length > 0 ? netns : 'all' }, 'BPF programs attached');
+    if (!this.config.udp) this.log.info('UDP is off (--udp off): no program runs on a send or receive; accepted TCP connections are owned by the listening process');
+    else if (!this.probes.perCallHooks) this.log.warn('the send/recv tracepoints are missing (Linux < 6.3): UDP is not watched, and accepted TCP connections are owned by the listening process');
 
     const started = Date.now();
     const processes = scanProcesses(this.paths);
@@ -85,7 +88,7 @@ export class Collector {
     this.sockets.addExisting(existing);
     this.log.info({ processes: processes.length, sockets: existing.length, ms: Date.now() - started }, 'took stock of existing processes and sockets');
     // The kernel counts a TCP connection it has an entry for: give it one for each found here.
-    const adoption = this.probes.adoptTcp(scanned.filter((s) => s.protocol === 6 && s.pid > 0 && s.fd >= 0));
+    const adoption = await this.probes.adoptTcp(scanned.filter((s) => s.protocol === 6 && s.pid > 0 && s.fd >= 0));
     const notAdopted = Object.values(adoption.failed).reduce((a, b) => a + b, 0);
     const adoptionLog = { adopted: adoption.adopted, failed: adoption.failed };
     if (notAdopted > 0) this.log.warn(adoptionLog, `${notAdopted} pre-existing TCP connections could not be reached (closed meanwhile, or owned outside this PID namespace): they are reported, without counters, until they close`);

@@ -18,6 +18,8 @@ export interface CollectorConfig {
   netns: string[];
   /** Overrides the node's identity (machine id) and host name; several collectors on one kernel need it. */
   nodeName: string | undefined;
+  /** Watch UDP; off: no program runs on a send or receive (see --udp). */
+  udp: boolean;
   logConsole: boolean;
   logFile: string | undefined;
   logLevel: LogLevel;
@@ -30,6 +32,7 @@ export interface CollectorFlags {
   ringBytes?: string;
   netns?: string;
   nodeName?: string;
+  udp?: string;
   logConsole?: boolean;
   logFile?: boolean;
   logLevel?: string;
@@ -42,6 +45,7 @@ export const DEFAULTS = {
   bufferBytes: String(32 * 1024 * 1024),
   maxSockets: '65536',
   ringBytes: String(8 * 1024 * 1024),
+  udp: 'on',
   logFilePath: '/var/log/ebpf_net.log',
   logLevel: 'info',
 } as const;
@@ -53,6 +57,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flags: '--ring-bytes <n>', description: 'kernel ring buffer for lifecycle events, a power of two', env: 'EBPF_NET_RING_BYTES', defaultValue: DEFAULTS.ringBytes },
   { flags: '--netns <list>', description: 'watch only these network namespaces: names under /run/netns or inode numbers, comma-separated', env: 'EBPF_NET_NETNS', defaultValue: 'all' },
   { flags: '--node-name <name>', description: "this node's name and identity towards the reducer (in Kubernetes: the node name)", env: 'EBPF_NET_NODE_NAME', defaultValue: 'the host name, with /etc/machine-id as identity' },
+  {
+    flags: '--udp <mode>',
+    description:
+      'on: watch UDP sockets. off: the send/recv hooks, which run on every socket call of the node, are not attached ' +
+      '(the cheapest mode for TCP-heavy nodes); TCP keeps all its counters, but an accepted connection is owned by ' +
+      'the process that listens, not the one that accepted it',
+    env: 'EBPF_NET_UDP',
+    defaultValue: DEFAULTS.udp,
+  },
   { flags: '--log-console', description: 'human-readable logs on the console' },
   { flags: '--no-log-file', description: 'do not write the JSON log file (EBPF_NET_LOG_FILE_PATH, default /var/log/ebpf_net.log)' },
   { flags: '--log-level <level>', description: `one of ${LOG_LEVELS.join(', ')}`, env: 'EBPF_NET_LOG_LEVEL', defaultValue: DEFAULTS.logLevel },
@@ -80,6 +93,8 @@ export function resolveConfig(flags: CollectorFlags, env: NodeJS.ProcessEnv = pr
   if ((ringBytes & (ringBytes - 1)) !== 0 || ringBytes < 4096) throw new UserError('--ring-bytes must be a power of two, at least 4096', 2);
   const hostDir = env.EBPF_NET_HOST_DIR ?? DEFAULTS.hostDir;
   const netns = pick(flags.netns, env.EBPF_NET_NETNS, str, '');
+  const udp = pick(flags.udp, env.EBPF_NET_UDP, str, DEFAULTS.udp);
+  if (udp !== 'on' && udp !== 'off') throw new UserError(`--udp must be on or off, not ${JSON.stringify(udp)}`, 2);
   return {
     intakeHost: host,
     intakePort: parsePort(portText, 'EBPF_NET_INTAKE_PORT'),
@@ -91,6 +106,7 @@ export function resolveConfig(flags: CollectorFlags, env: NodeJS.ProcessEnv = pr
     ringBytes,
     netns: netns === '' || netns === 'all' ? [] : netns.split(',').map((s) => s.trim()).filter(Boolean),
     nodeName: pick(flags.nodeName, env.EBPF_NET_NODE_NAME, str, '') || undefined,
+    udp: udp === 'on',
     logConsole: flags.logConsole ?? false,
     logFile: flags.logFile === false ? undefined : env.EBPF_NET_LOG_FILE_PATH || DEFAULTS.logFilePath,
     logLevel: logLevel as LogLevel,

@@ -4,6 +4,8 @@
 // each child runs under a comm of the test's choosing, so that process messages can be checked.
 
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { after, test } from 'node:test';
 import { CloseCause, EntityFlags, SocketProtocol, SocketRole } from '@ebpf-net/protocol';
 import { type CollectorProcess, CommDir, Endpoint, SKIP_REASON, freePort, killAll, pythonPath, startCollector } from './support/collector-process.js';
@@ -19,11 +21,34 @@ function settle(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-for (const [host, tag] of [
-  ['127.0.0.1', '4'],
-  ['::1', '6'],
+/** Five datagrams each way between two new UDP sockets of this process; their ports. */
+async function exchangeDatagrams(host: string): Promise<number[]> {
+  const type = host.includes(':') ? 'udp6' : 'udp4';
+  const a = createSocket(type);
+  const b = createSocket(type);
+  try {
+    a.bind(0, host);
+    b.bind(0, host);
+    await Promise.all([once(a, 'listening'), once(b, 'listening')]);
+    const received = once(b, 'message');
+    for (let n = 0; n < 5; n++) {
+      a.send('ping', b.address().port, host);
+      b.send('pong', a.address().port, host);
+    }
+    await received;
+    return [a.address().port, b.address().port];
+  } finally {
+    a.close();
+    b.close();
+  }
+}
+
+for (const [host, tag, udp] of [
+  ['127.0.0.1', '4', 'on'],
+  ['::1', '6', 'on'],
+  ['127.0.0.1', 'x', 'off'],
 ] as const) {
-  test(`a connection opened before the collector started is reported as pre-existing, then counted exactly (${host})`, { skip: SKIP_REASON, timeout: 40_000 }, async () => {
+  test(`a connection opened before the collector started is reported as pre-existing, then counted exactly from the start (${host}, --udp ${udp})`, { skip: SKIP_REASON, timeout: 40_000 }, async () => {
     const port = await freePort();
     const server = Endpoint.start('tcp-listen', [host, port], comms!.link(`ebn-pre-srv${tag}`, pythonPath()));
     let intake: TestIntakeServer | undefined;
@@ -34,11 +59,19 @@ for (const [host, tag] of [
       const connected = (await client.next()) as { local: [string, number] };
       await server.next(); // accepted
       const clientPort = connected.local[1];
+      // Traffic before the start: the kernel's counters include it, the reports must not.
+      await client.command('send 777');
+      await server.command('recv 777');
+      await server.command('send 999');
+      await client.command('recv 999');
 
       // The connection is idle when the collector starts.
       intake = await TestIntakeServer.start();
-      collector = await startCollector(intake);
+      collector = await startCollector(intake, { args: ['--no-log-file', '--log-console', '--interval', '200ms', '--udp', udp] });
       const i = intake;
+      const probes = i.connections[0]!.handshake!.probes;
+      assert.equal(probes.includes('sock_recv'), udp === 'on', `--udp ${udp}: the per-call hooks ${udp === 'on' ? 'are' : 'are not'} attached (${probes.join(' ')})`);
+      assert.equal(probes.includes('udp_create'), udp === 'on', `--udp ${udp}: the UDP programs`);
       const clientTuple = { localAddr: host, localPort: clientPort, remoteAddr: host, remotePort: port };
       const serverTuple = { localAddr: host, localPort: port, remoteAddr: host, remotePort: clientPort };
       const seen = await i.waitFor(() => {
@@ -75,8 +108,13 @@ for (const [host, tag] of [
       ).catch((e: Error) => {
         throw new Error(`${e.message}\nclient: ${JSON.stringify(i.findSockets(clientTuple))}\nserver: ${JSON.stringify(i.findSockets(serverTuple))}`);
       });
+      // --udp off: datagrams after the start make no UDP socket.
+      const udpPorts = udp === 'off' ? await exchangeDatagrams(host) : undefined;
       // Nothing more arrives later (no bytes counted twice).
       await settle(700);
+      if (udpPorts) {
+        for (const p of udpPorts) assert.equal(i.findSockets({ localPort: p }).length, 0, `--udp off: no report of the UDP socket on port ${p}`);
+      }
       const c = i.findSocket(clientTuple, SocketProtocol.TCP)!;
       const s = i.findSocket(serverTuple, SocketProtocol.TCP)!;
       assert.deepEqual([c.totals.bytesSent, c.totals.bytesReceived, s.totals.bytesSent, s.totals.bytesReceived], [3001, 5003, 5003, 3001]);

@@ -42,6 +42,10 @@ export interface AttachOptions {
   cgroupPath?: string;
   /** Programs that must attach: a BpfAttachError after all attempts when one did not. */
   required?: readonly string[];
+  /** Attach only these (loaded) programs; default: every loaded program. */
+  only?: readonly string[];
+  /** Loaded programs not to attach now (attach({ only }) later, or never). */
+  skip?: readonly string[];
 }
 
 export interface ProgramInfo {
@@ -215,6 +219,7 @@ export class BpfObject implements MapOwner {
       async () => {
         for (const program of this.programsByName.values()) {
           if (!lib.bpf_program__autoload(program.pointer) || isRunOnly(program)) continue;
+          if (options.only ? !options.only.includes(program.name) : options.skip?.includes(program.name)) continue;
           if (this.links.has(program.name)) {
             results.push({ name: program.name, section: program.section, status: 'attached', reason: '', errno: 0 });
             continue;
@@ -268,6 +273,20 @@ export class BpfObject implements MapOwner {
     const ring = new RingBuffer(this.map(mapName), handler, { logger: this.logger, ...options });
     this.rings.add(ring);
     return ring;
+  }
+
+  /** Detaches one program (destroys its link); false when it was not attached. */
+  detach(programName: string): boolean {
+    const link = this.links.get(programName);
+    if (link === undefined) return false;
+    lib.bpf_link__destroy(link);
+    this.links.delete(programName);
+    return true;
+  }
+
+  /** Whether a program of this object is attached now. */
+  isAttached(programName: string): boolean {
+    return this.links.has(programName);
   }
 
   /** Unmaps rings, destroys links (detaching every program), closes the object. Idempotent. */

@@ -94,4 +94,17 @@ export const Control = { ADOPTER: 0, TENTATIVE: 1 } as const;
 export const REFRESH_PROGRAM = 'refresh_tcp';
 
 /** Programs the collector cannot work without. */
-export const REQUIRED_PROGRAMS = ['tcp_state', 'sock_send', 'sock_recv'] as const;
+export const REQUIRED_PROGRAMS = ['tcp_state'] as const;
+
+/**
+ * The per-call hooks (sock:sock_send_length / sock_recv_length, Linux 6.3+): they run on every
+ * send and receive of the node. They count UDP, learn the owner of accepted TCP sockets, and
+ * let the collector adopt connections older than itself.
+ */
+export const PER_CALL_PROGRAMS = ['sock_send', 'sock_recv'] as const;
+
+/** The cgroup programs of the UDP path (remotes of datagrams, releases). */
+export const UDP_CGROUP_PROGRAMS = ['udp_sendmsg4', 'udp_sendmsg6', 'udp_recvmsg4', 'udp_recvmsg6', 'udp_create', 'udp_release'] as const;
+
+/** The per-call program the adoption of pre-existing connections goes through. */
+export const ADOPTION_PROGRAM = 'sock_recv';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { type AttachResult, BpfObject, type BpfMap, type MapBatchReader, type RingBuffer, TRACEFS_PATH, ensureBpfMounts, errnoName, peekForeignSocket } from '../bpf/index.js';
-import { Control, DROP_CAUSES, REFRESH_PROGRAM, REQUIRED_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS } from './abi.js';
+import { ADOPTION_PROGRAM, Control, DROP_CAUSES, PER_CALL_PROGRAMS, REFRESH_PROGRAM, REQUIRED_PROGRAMS, UDP_CGROUP_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS } from './abi.js';
 import { type KernelEvent, type SockInfo, readEvent, readU64, sockInfoReader } from './events.js';
 import { formatIp } from '@ebpf-net/protocol';
 
@@ -33,6 +33,12 @@ export interface KernelProbesOptions {
   udpRemoteEntries?: number;
   /** Trace only sockets in these network namespaces (inode numbers); all when empty. */
   netns?: readonly number[];
+  /**
+   * Watch UDP (default true). false: neither the UDP programs nor the per-call hooks are
+   * attached, so no program runs on a send or receive; TCP keeps its counters, accepted
+   * sockets keep the listener's pid, and the adoption borrows the receive hook for its moment.
+   */
+  udp?: boolean;
   /**
    * How often the ring buffer is drained (default 10 ms); 0: not until startDraining() (events
    * wait in the ring, e.g. while the startup scan runs) or drain().
@@ -114,6 +120,11 @@ export class KernelProbes {
         object.setAutoload('tcp_destroy', false);
         options.logger.warn('this kernel has no tcp:tcp_destroy_sock tracepoint: TCP close events are taken at the transition to CLOSE');
       }
+      const udp = options.udp ?? true;
+      if (!udp) {
+        object.setKnob('trace_udp', 0);
+        for (const name of UDP_CGROUP_PROGRAMS) object.setAutoload(name, false);
+      }
       await object.load();
       const allowed = object.map('netns_allowed');
       const one = Buffer.alloc(4);
@@ -123,7 +134,7 @@ export class KernelProbes {
         key.writeUInt32LE(inode);
         allowed.update(key, one);
       }
-      const results = await object.attach({ required: REQUIRED_PROGRAMS });
+      const results = await object.attach({ required: REQUIRED_PROGRAMS, skip: udp ? [] : PER_CALL_PROGRAMS });
       return new KernelProbes(object, results, options);
     } catch (error) {
       object.close();
@@ -146,15 +157,29 @@ export class KernelProbes {
     return this.ring.drain();
   }
 
+  /** Whether the per-call hooks run (UDP counted, owners of accepted sockets learnt). */
+  get perCallHooks(): boolean {
+    return PER_CALL_PROGRAMS.every((name) => this.object.isAttached(name));
+  }
+
   /**
    * Gives the kernel an entry for each of these pre-existing TCP connections: with this
-   * process's tgid in control[ADOPTER], the send/recv hooks adopt the socket that a zero-byte
-   * peek reaches (see bpf/socket_stats.bpf.c). The TCP_EXISTING events carry the counters at
-   * adoption, the baseline later deltas start from.
+   * process's tgid in control[ADOPTER], the receive hook adopts the socket that a zero-byte
+   * peek reaches (see bpf/socket_stats.bpf.c); when it is not attached (UDP off), it is for
+   * this moment. The TCP_EXISTING events carry the counters at adoption, the baseline later
+   * deltas start from.
    */
-  adoptTcp(sockets: readonly HeldSocket[]): AdoptionReport {
+  async adoptTcp(sockets: readonly HeldSocket[]): Promise<AdoptionReport> {
     const report: AdoptionReport = { adopted: 0, failed: {} };
     if (sockets.length === 0) return report;
+    const borrowed = !this.object.isAttached(ADOPTION_PROGRAM);
+    if (borrowed) {
+      const [hook] = await this.object.attach({ only: [ADOPTION_PROGRAM] });
+      if (hook?.status !== 'attached') {
+        report.failed[`${ADOPTION_PROGRAM} not attached`] = sockets.length;
+        return report;
+      }
+    }
     this.setControl(Control.ADOPTER, process.pid);
     try {
       for (const s of sockets) {
@@ -167,6 +192,7 @@ export class KernelProbes {
       }
     } finally {
       this.setControl(Control.ADOPTER, 0);
+      if (borrowed) this.object.detach(ADOPTION_PROGRAM);
     }
     return report;
   }
