@@ -33,11 +33,12 @@
 // new connections/s (i.e. <= 0.1 CPU s per 10k connections).
 //
 //   node bench/dist/collector-overhead.js [--seconds 10] [--rounds 3] [--warmup 3] [--pin] [--no-tcplife]
-//                                         [--sink] [--workload all|keep_alive|new_connection]
+//                                         [--sink] [--udp on|off] [--workload all|keep_alive|new_connection]
 //
 // --sink replaces the reducer with a process that discards the collector's stream: on a 2-core
 // machine the reducer's CPU otherwise counts against nginx too, which it would not in a deployment
-// (the reducer runs elsewhere). The default keeps the real reducer, as asked.
+// (the reducer runs elsewhere). The default keeps the real reducer, as asked. --udp off runs the
+// collector with --udp off: no program on sends and receives (TCP-only mode).
 //
 // Root only (the collector loads BPF programs). Needs wrk and nginx-light (Debian), bpftool; it
 // installs nothing. --pin puts wrk on CPU 0 and nginx on CPU 1 (taskset); by default nothing is
@@ -72,7 +73,7 @@ function fail(message: string, code = 2): never {
 }
 
 // --- options ------------------------------------------------------------------------------------
-const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, sink: false, workload: 'all' };
+const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, sink: false, workload: 'all', udp: 'on' };
 {
   const args = process.argv.slice(2);
   for (let i = 0; i < args.length; i++) {
@@ -80,7 +81,10 @@ const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, 
     if (a === '--pin') options.pin = true;
     else if (a === '--sink') options.sink = true;
     else if (a === '--no-tcplife') options.tcplife = false;
-    else if (a === '--workload') {
+    else if (a === '--udp') {
+      options.udp = args[++i] ?? '';
+      if (!['on', 'off'].includes(options.udp)) fail('--udp takes on or off (the collector\'s --udp)');
+    } else if (a === '--workload') {
       options.workload = args[++i] ?? '';
       if (!['all', 'keep_alive', 'new_connection'].includes(options.workload)) fail('--workload takes keep_alive, new_connection or all');
     }
@@ -89,9 +93,9 @@ const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, 
       if (!Number.isInteger(v) || v < (a === '--warmup' ? 0 : a === '--rounds' ? 2 : 1)) fail(`${a} takes a whole number${a === '--rounds' ? ' >= 2' : a === '--warmup' ? ' >= 0' : ' >= 1'}`);
       options[a.slice(2) as 'seconds' | 'rounds' | 'warmup'] = v;
     } else if (a === '--help' || a === '-h') {
-      console.log('node bench/dist/collector-overhead.js [--seconds 10] [--rounds 3] [--warmup 3] [--pin] [--no-tcplife] [--sink] [--workload all|keep_alive|new_connection]   (root; env EBPF_NET_BENCH_CPU_PROF=<dir> profiles the collector)');
+      console.log('node bench/dist/collector-overhead.js [--seconds 10] [--rounds 3] [--warmup 3] [--pin] [--no-tcplife] [--sink] [--udp on|off] [--workload all|keep_alive|new_connection]   (root; env EBPF_NET_BENCH_CPU_PROF=<dir> profiles the collector)');
       process.exit(0);
-    } else fail(`unknown option ${a}; options: --seconds N --rounds N --warmup N --pin --no-tcplife --sink --workload W`);
+    } else fail(`unknown option ${a}; options: --seconds N --rounds N --warmup N --pin --no-tcplife --sink --udp on|off --workload W`);
   }
 }
 
@@ -227,7 +231,7 @@ async function startReducer(intake: number, prom: number): Promise<Child> {
 
 async function startCollector(intake: number, runName: string): Promise<Child> {
   const nodeArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, '--cpu-prof-name', `collector-${runName}.cpuprofile`] : [];
-  const collector = start(`collector-${runName}`, process.execPath, [...nodeArgs, COLLECTOR_CLI, '--no-log-file'], {
+  const collector = start(`collector-${runName}`, process.execPath, [...nodeArgs, COLLECTOR_CLI, '--no-log-file', '--udp', options.udp], {
     ...process.env,
     EBPF_NET_INTAKE_HOST: '127.0.0.1',
     EBPF_NET_INTAKE_PORT: String(intake),
@@ -504,6 +508,7 @@ async function main(): Promise<void> {
     reducer: options.sink ? 'none: a discard sink takes the stream (--sink); reducer_cpu is the sink\'s' : 'same machine, default 10s interval, --no-db',
     load_average_1m: loadavg()[0],
     other_bpf_tracepoint_programs: otherTracepointPrograms(),
+    collector_udp: options.udp,
     profiling: PROFILE_DIR ? `collector under node --cpu-prof, profiles in ${PROFILE_DIR}` : 'off',
   });
 

@@ -117,7 +117,7 @@ enum ebpf_net_control {
 struct ebpf_net_sock_info {
 	__u64 socket_id;        /*   0 sequential id from 1; 0 = untracked */
 	__u64 start_ns;         /*   8 when the entry was created */
-	__u64 last_update_ns;   /*  16 last state change, UDP send/recv, or TCP refresh that saw a change */
+	__u64 last_update_ns;   /*  16 last transition followed, UDP send/recv, or TCP refresh that saw a change */
 	__u64 close_ns;         /*  24 when TCP reached CLOSE (0 while open) */
 	__u64 bytes_sent;       /*  32 TCP: tcp_sock bytes_sent - bytes_retrans (payload sent once, read at
 				 *     each refresh and at close); UDP: sum of sock_send_length ret > 0 */
@@ -141,7 +141,8 @@ struct ebpf_net_sock_info {
 	__u16 dport;            /* 110 remote port (UDP unconnected: 0) */
 	__u8  saddr[16];        /* 112 local address */
 	__u8  daddr[16];        /* 128 remote address (UDP unconnected: ::ffff:0.0.0.0 or ::) */
-	__u8  state;            /* 144 TCP state (TCP_*, 1..12); UDP: sk_state at creation */
+	__u8  state;            /* 144 TCP state at the last transition followed (SYN_SENT, ESTABLISHED,
+				 *     CLOSE; not FIN_WAIT1, CLOSE_WAIT, ...); UDP: sk_state at creation */
 	__u8  role;             /* 145 EBPF_NET_ROLE_* */
 	__u8  close_old_state;  /* 146 TCP state before CLOSE */
 	__u8  cause;            /* 147 EBPF_NET_CLOSE_* (valid once closed) */

@@ -157,15 +157,25 @@ static __always_inline void udp_count_remote(struct sock *sk, __u16 family,
 }
 
 /* The owner of an accepted socket was a guess (the listener's): the process
- * doing I/O on it now is the real one. */
+ * doing I/O on it now is the real one. It becomes the listener's owner too:
+ * in a pre-fork server (nginx, gunicorn) the process that called listen() is
+ * the master, the one that accepts a worker, and later accepted sockets then
+ * start with the right guess (no SOCK_PID event each). */
 static __always_inline void confirm_pid(struct ebpf_net_sock_info *e, __u64 skp)
 {
+	struct ebpf_net_listener *l;
 	__u32 tgid = current_tgid();
 	__u32 old = e->pid;
 
 	e->pid = tgid;
-	if (tentative_clear(e) && old != tgid)
-		emit_sock_event(EBPF_NET_EV_SOCK_PID, e->state, e->state, 0, skp, e);
+	if (!tentative_clear(e) || old == tgid)
+		return;
+	emit_sock_event(EBPF_NET_EV_SOCK_PID, e->state, e->state, 0, skp, e);
+	if (e->role == EBPF_NET_ROLE_SERVER) {
+		l = listener_lookup(e->netns, e->sport);
+		if (l)
+			l->pid = tgid;
+	}
 }
 
 /*

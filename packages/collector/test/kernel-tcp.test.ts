@@ -227,26 +227,31 @@ describe('kernel: TCP on loopback', { skip: SKIP_NOT_ROOT }, () => {
     });
   }
 
-  it('an accepted socket used by a forked child: ACCEPT with the listener pid, SOCK_PID with the child pid', async () => {
+  it('an accepted socket used by a forked child: ACCEPT with the listener pid, SOCK_PID with the child pid; the next one starts with the child', async () => {
     const session = await ProbeSession.open();
     let accepter = 0;
     try {
-      const owner = Child.python('fork-accept', ['4', '127.0.0.1']);
+      const owner = Child.python('fork-accept', ['4', '127.0.0.1', 2]);
       const hello = await owner.next<{ pid: number; child: number; port: number }>();
       accepter = hello.child;
       assert.equal(hello.pid, owner.pid);
 
-      // This process is the client: 5 bytes out, 6 back, close.
-      const sock = net.connect({ host: '127.0.0.1', port: hello.port });
-      await once(sock, 'connect');
-      const clientPort = sock.localPort!;
-      sock.write('hello');
-      let got = 0;
-      for await (const chunk of sock) {
-        got += (chunk as Buffer).length;
-        if (got >= 6) break; // breaking out of the iterator destroys (closes) the socket
-      }
-      assert.equal(got, 6);
+      // This process is the client: 5 bytes out, 6 back, close; twice.
+      const exchange = async (): Promise<number> => {
+        const sock = net.connect({ host: '127.0.0.1', port: hello.port });
+        await once(sock, 'connect');
+        const localPort = sock.localPort!;
+        sock.write('hello');
+        let got = 0;
+        for await (const chunk of sock) {
+          got += (chunk as Buffer).length;
+          if (got >= 6) break; // breaking out of the iterator destroys (closes) the socket
+        }
+        assert.equal(got, 6);
+        return localPort;
+      };
+      const clientPort = await exchange();
+      const secondPort = await exchange();
       await owner.next(); // done: the child exited
       await owner.finish();
 
@@ -264,6 +269,15 @@ describe('kernel: TCP on loopback', { skip: SKIP_NOT_ROOT }, () => {
         session.socketEvents((e) => e.type === EventType.TCP_CLOSE && e.info.localPort === clientPort && e.info.remotePort === hello.port)[0],
       );
       assertInfo(clientClose.info, { pid: process.pid, role: KernelRole.CLIENT, bytesSent: 5, bytesReceived: 6 }, 'client TCP_CLOSE');
+
+      // The child owns the listener now, as far as the guess goes: no SOCK_PID for the second.
+      const secondClose = await session.waitFor('TCP_CLOSE of the second accepted socket', () =>
+        session.socketEvents((e) => e.type === EventType.TCP_CLOSE && e.info.localPort === hello.port && e.info.remotePort === secondPort)[0],
+      );
+      const second = ofSocket(session.events, secondClose.info.socketId);
+      assert.deepEqual(typeNames(second), ['TCP_ACCEPT', 'TCP_CLOSE']);
+      assertInfo(second[0]!.info, { pid: hello.child, flags: SockFlag.ESTABLISHED | SockFlag.PID_TENTATIVE }, 'second ACCEPT: pid of the child, still a guess');
+      assertInfo(secondClose.info, { pid: hello.child, bytesReceived: 5, bytesSent: 6 }, 'second server TCP_CLOSE');
     } finally {
       session.close();
       // The python child's own child (it exits by itself once the connection is closed).

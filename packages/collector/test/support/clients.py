@@ -109,20 +109,22 @@ def syn_timeout(host, port):
     c.close()
 
 
-def fork_accept(fam, host):
+def fork_accept(fam, host, count='1'):
     """Listen here, accept in a forked child: the accepted socket's owner is not the listener's.
-    The child receives 5 bytes, answers 6, waits for the peer to close, exits."""
+    For each of `count` connections, one after the other, the child receives 5 bytes, answers 6
+    and waits for the peer to close; then it exits."""
     srv = socket.socket(family(fam), socket.SOCK_STREAM)
     srv.bind((host, 0))
     srv.listen(4)
     pid = os.fork()
     if pid == 0:
         try:
-            a, _ = srv.accept()
-            recv_exactly(a, 5)
-            a.sendall(b'world!')
-            a.recv(16)  # EOF: the peer closed
-            a.close()
+            for _ in range(int(count)):
+                a, _ = srv.accept()
+                recv_exactly(a, 5)
+                a.sendall(b'world!')
+                a.recv(16)  # EOF: the peer closed
+                a.close()
         finally:
             os._exit(0)
     out(pid=os.getpid(), child=pid, port=srv.getsockname()[1])
