@@ -71,6 +71,9 @@ export interface AdoptionReport {
   failed: Record<string, number>;
 }
 
+/** Pre-existing connections adopted between two drains of the ring (8 MiB holds ~45k records). */
+const ADOPTION_DRAIN_EVERY = 4096;
+
 export class KernelProbes {
   readonly stats = { events: 0, unknownRecords: 0 };
   private readonly ring: RingBuffer;
@@ -167,7 +170,7 @@ export class KernelProbes {
    * process's tgid in control[ADOPTER], the receive hook adopts the socket that a zero-byte
    * peek reaches (see bpf/socket_stats.bpf.c); when it is not attached (UDP off), it is for
    * this moment. The TCP_EXISTING events carry the counters at adoption, the baseline later
-   * deltas start from.
+   * deltas start from. It drains the ring now and then: call it once onEvent can take events.
    */
   async adoptTcp(sockets: readonly HeldSocket[]): Promise<AdoptionReport> {
     const report: AdoptionReport = { adopted: 0, failed: {} };
@@ -182,7 +185,10 @@ export class KernelProbes {
     }
     this.setControl(Control.ADOPTER, process.pid);
     try {
-      for (const s of sockets) {
+      for (const [i, s] of sockets.entries()) {
+        // One TCP_EXISTING record each: drained as they come, so that a large inventory does
+        // not fill the ring.
+        if (i % ADOPTION_DRAIN_EVERY === ADOPTION_DRAIN_EVERY - 1) this.drain();
         const errno = peekForeignSocket(s.pid, s.fd);
         if (errno === 0) report.adopted++;
         else {

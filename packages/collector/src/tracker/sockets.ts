@@ -8,7 +8,7 @@
 // close), it is matched by 4-tuple and network namespace: no duplicate, no gap.
 
 import { CloseCause, EntityFlags, type MessageInput, type MessageName, SocketProtocol, SocketRole } from '@ebpf-net/protocol';
-import { EventType, KernelCloseCause, KernelRole } from '../kernel/abi.js';
+import { EventType, KernelCloseCause, KernelRole, SockFlag } from '../kernel/abi.js';
 import type { SockInfo, SocketEvent } from '../kernel/events.js';
 import type { UdpRemoteCounters } from '../kernel/probes.js';
 import { type AddressWords, copyWords, localBytes, remoteBytes, wordsFromText, wordsToBytes } from './address-words.js';
@@ -201,9 +201,15 @@ export class SocketTracker {
     let drainedAgain = false;
     source.readSockets((info) => {
       if (info.socketId === 0) return;
-      const t = this.byKernelId.get(info.socketId) ?? this.track(info, info.flags & 32 ? EntityFlags.PREEXISTING : 0);
+      let t = this.byKernelId.get(info.socketId);
+      if (!t) {
+        // Its open event was lost (ring full); an adopted one counts from here, like TCP_EXISTING.
+        const adopted = (info.flags & SockFlag.PREEXISTING) !== 0;
+        t = this.track(info, adopted ? EntityFlags.PREEXISTING : 0);
+        if (t && adopted && info.protocol === SocketProtocol.TCP) t.takeCounters(info);
+      }
       if (!t) return;
-      if (!t.addressKnown && info.protocol === SocketProtocol.TCP && (info.flags & 1) !== 0) this.learnAddress(t, info);
+      if (!t.addressKnown && info.protocol === SocketProtocol.TCP && (info.flags & SockFlag.ESTABLISHED) !== 0) this.learnAddress(t, info);
       if (info.protocol === SocketProtocol.TCP) this.sendDelta(t, info);
     });
     // Only closes known before this read are finished after it: one drained during the read
