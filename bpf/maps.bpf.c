@@ -14,7 +14,7 @@
  */
 const volatile __u32 netns_filter = 0;     /* 0 = all network namespaces */
 const volatile __u32 filter_netns = 0;     /* 1 = only netns listed in netns_allowed */
-const volatile __u32 trace_tcp = 1;        /* count TCP on send/recv */
+const volatile __u32 trace_tcp = 1;        /* TCP on send/recv: adoption, owners of accepted sockets */
 const volatile __u32 trace_udp = 1;        /* trace UDP sockets */
 const volatile __u32 udp_per_remote = 1;   /* per-remote UDP counters */
 const volatile __u32 close_at_destroy = 1; /* TCP close event at tcp_destroy_sock */

@@ -9,9 +9,10 @@
  * once per interval, just before the batch read); the close reads them once
  * more. So a TCP send or receive costs only what the per-call hooks cost to
  * dispatch and to say "TCP" (one read), plus a lookup while an accepted
- * socket's owner is still a guess (bench/hook-cost measures it). Measured on this project's 2-core VM
- * (retpolines, SRSO safe-RET): an empty raw tracepoint costs ~100 ns a call,
- * the protocol read ~60 ns more, a hash lookup ~120 ns more.
+ * socket's owner is still a guess. Measured by bench/hook-cost on this
+ * project's 2-core VM (retpolines, SRSO safe-RET): an empty raw tracepoint
+ * costs ~110 ns a call, the protocol read ~60 ns more, a hash lookup ~120 ns
+ * more.
  *
  * UDP has no such counters, so its datagrams are counted on every call:
  *   sock:sock_send_length   every sendmsg on a socket (after the protocol ran)

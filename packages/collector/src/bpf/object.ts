@@ -279,7 +279,7 @@ export class BpfObject implements MapOwner {
   detach(programName: string): boolean {
     const link = this.links.get(programName);
     if (link === undefined) return false;
-    lib.bpf_link__destroy(link);
+    this.destroyLink(programName, link);
     this.links.delete(programName);
     return true;
   }
@@ -294,10 +294,7 @@ export class BpfObject implements MapOwner {
     if (this.currentState === 'closed') return;
     for (const ring of this.rings) ring.close();
     this.rings.clear();
-    for (const [name, link] of this.links) {
-      const ret = lib.bpf_link__destroy(link);
-      if (ret < 0) this.logger.warn({ program: name, errno: -ret }, 'bpf_link__destroy failed');
-    }
+    for (const [name, link] of this.links) this.destroyLink(name, link);
     this.links.clear();
     this.rodata = undefined;
     lib.bpf_object__close(this.pointer);
@@ -326,6 +323,11 @@ export class BpfObject implements MapOwner {
   // --- internals --------------------------------------------------------------------------
 
   private readonly testRunOpts = Buffer.alloc(lib.TEST_RUN_OPTS_SIZE);
+
+  private destroyLink(programName: string, link: Ptr): void {
+    const ret = lib.bpf_link__destroy(link);
+    if (ret < 0) this.logger.warn({ program: programName, errno: -ret }, 'bpf_link__destroy failed');
+  }
 
   private program(name: string): ProgramInfo {
     const program = this.programsByName.get(name);

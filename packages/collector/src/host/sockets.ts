@@ -58,6 +58,7 @@ export function scanSockets(paths: HostPaths, processes: readonly ProcessRecord[
   for (const [netns, entries] of tables) {
     const roleOf = roleGuesser(entries);
     for (const e of entries) {
+      const owner = owners.get(e.inode);
       records.push({
         protocol: e.protocol,
         family: e.family,
@@ -69,8 +70,8 @@ export function scanSockets(paths: HostPaths, processes: readonly ProcessRecord[
         uid: e.uid,
         inode: e.inode,
         netns,
-        pid: owners.get(e.inode)?.pid ?? 0,
-        fd: owners.get(e.inode)?.fd ?? -1,
+        pid: owner?.pid ?? 0,
+        fd: owner?.fd ?? -1,
         role: roleOf(e),
       });
     }

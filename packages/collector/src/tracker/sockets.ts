@@ -161,11 +161,8 @@ export class SocketTracker {
         return;
       }
       case EventType.TCP_EXISTING: {
-        // Adopted: its counters count from the connection's start, so they are the baseline.
-        const t = this.track(info, EntityFlags.PREEXISTING);
-        if (!t) return;
-        if (!t.addressKnown) this.learnAddress(t, info);
-        t.takeCounters(info);
+        const t = this.trackAdopted(info);
+        if (t && !t.addressKnown) this.learnAddress(t, info);
         return;
       }
       case EventType.SOCK_PID: {
@@ -201,13 +198,8 @@ export class SocketTracker {
     let drainedAgain = false;
     source.readSockets((info) => {
       if (info.socketId === 0) return;
-      let t = this.byKernelId.get(info.socketId);
-      if (!t) {
-        // Its open event was lost (ring full); an adopted one counts from here, like TCP_EXISTING.
-        const adopted = (info.flags & SockFlag.PREEXISTING) !== 0;
-        t = this.track(info, adopted ? EntityFlags.PREEXISTING : 0);
-        if (t && adopted && info.protocol === SocketProtocol.TCP) t.takeCounters(info);
-      }
+      // Not known yet: its open event was lost (ring full); an adopted one counts from here.
+      const t = this.byKernelId.get(info.socketId) ?? ((info.flags & SockFlag.PREEXISTING) !== 0 ? this.trackAdopted(info) : this.track(info, 0));
       if (!t) return;
       if (!t.addressKnown && info.protocol === SocketProtocol.TCP && (info.flags & SockFlag.ESTABLISHED) !== 0) this.learnAddress(t, info);
       if (info.protocol === SocketProtocol.TCP) this.sendDelta(t, info);
@@ -294,6 +286,16 @@ export class SocketTracker {
     const t = new Tracked(info.socketId, info.pid, info.protocol, info.family, flags, info.netns);
     this.byKernelId.set(info.socketId, t);
     this.announce(t);
+    return t;
+  }
+
+  /**
+   * A TCP connection the kernel adopted at start-up: tracked as pre-existing, and since its
+   * counters count from the connection's start, the ones read now are the baseline.
+   */
+  private trackAdopted(info: SockInfo): Tracked | undefined {
+    const t = this.track(info, EntityFlags.PREEXISTING);
+    t?.takeCounters(info);
     return t;
   }
 
