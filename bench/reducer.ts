@@ -18,7 +18,7 @@ function newReducer(): Reducer {
     {
       intakeHost: '127.0.0.1', intakePort: 0, promHost: '127.0.0.1', promPort: 0,
       intervalMs: 1000, levels: ['node', 'process'], maxSeries: 100_000,
-      heartbeatTimeoutMs: 60_000, nodeGraceMs: 60_000, maxFrameBytes: 4 << 20, limits: DEFAULT_LIMITS,
+      heartbeatTimeoutMs: 60_000, nodeGraceMs: 60_000, matchWindowMs: 2_000, maxFrameBytes: 4 << 20, limits: DEFAULT_LIMITS,
     },
     log,
   );

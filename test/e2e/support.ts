@@ -197,9 +197,13 @@ export function startCollector(intakePort: number, logDir: string, name: string,
   return new Daemon(name, COLLECTOR, ['--no-log-file', '--log-console', '--interval', '250ms', ...extra], { EBPF_NET_INTAKE_HOST: '127.0.0.1', EBPF_NET_INTAKE_PORT: String(intakePort) }, logDir);
 }
 
+/** The samples of the metric metricValue last looked up, shown when a wait on it times out. */
+let lastSamples: string[] = [];
+
 /** The value of a sample in the reducer's /metrics whose labels include `labels` (undefined if none). */
 export async function metricValue(httpPort: number, metric: string, labels: Record<string, string>): Promise<number | undefined> {
   const text = await fetch(`http://127.0.0.1:${httpPort}/metrics`).then((r) => r.text(), () => '');
+  lastSamples = text.split('\n').filter((l) => l.startsWith(`${metric}{`) || l.startsWith(`${metric} `));
   for (const line of text.split('\n')) {
     if (Object.keys(labels).length === 0 && line.startsWith(`${metric} `)) return Number(line.slice(metric.length + 1));
     if (!line.startsWith(`${metric}{`)) continue;
@@ -217,7 +221,8 @@ export async function until<T>(what: string, get: () => Promise<T>, ok: (value: 
     if (ok(value)) return value;
     if (Date.now() > deadline) {
       const logs = started.filter((d) => d.child.exitCode === null).map((d) => `--- ${d.name} (pid ${d.child.pid}), last lines:\n${d.tail()}`);
-      throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(value)})\n${logs.join('\n')}`);
+      const samples = lastSamples.length > 0 ? `--- the reducer's samples of that metric:\n${lastSamples.join('\n')}\n` : '';
+      throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(value)})\n${samples}${logs.join('\n')}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }

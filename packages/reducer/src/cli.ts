@@ -47,6 +47,7 @@ async function serve(flags: ReducerFlags): Promise<void> {
       maxSeries: config.maxSeries,
       heartbeatTimeoutMs: config.heartbeatTimeoutMs,
       nodeGraceMs: config.nodeGraceMs,
+      matchWindowMs: config.matchWindowMs,
       maxFrameBytes: 4 * 1024 * 1024,
       limits: DEFAULT_LIMITS,
     },

@@ -19,6 +19,7 @@ export interface ReducerConfig {
   maxSeries: number;
   heartbeatTimeoutMs: number;
   nodeGraceMs: number;
+  matchWindowMs: number;
   logConsole: boolean;
   logFile: string | undefined;
   logLevel: LogLevel;
@@ -37,6 +38,7 @@ export interface ReducerFlags {
   maxSeries?: string;
   heartbeatTimeout?: string;
   nodeGrace?: string;
+  matchWindow?: string;
   logConsole?: boolean;
   logFile?: boolean;
   logLevel?: string;
@@ -53,6 +55,7 @@ export const DEFAULTS = {
   maxSeries: '100000',
   heartbeatTimeout: '30s',
   nodeGrace: '5m',
+  matchWindow: '2s',
   logFilePath: '/var/log/ebpf_net_reducer.log',
   logLevel: 'info',
 } as const;
@@ -71,6 +74,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flags: '--max-series <n>', description: 'flow series limit; past it, new pairs go to an overflow series (counted)', env: 'EBPF_NET_MAX_SERIES', defaultValue: DEFAULTS.maxSeries },
   { flags: '--heartbeat-timeout <duration>', description: 'close a collector connection silent this long', env: 'EBPF_NET_HEARTBEAT_TIMEOUT', defaultValue: DEFAULTS.heartbeatTimeout },
   { flags: '--node-grace <duration>', description: "keep a disconnected collector's node this long", env: 'EBPF_NET_NODE_GRACE', defaultValue: DEFAULTS.nodeGrace },
+  { flags: '--match-window <duration>', description: "how long a new flow seen from one end waits for its other end's collector before it is counted alone", env: 'EBPF_NET_MATCH_WINDOW', defaultValue: DEFAULTS.matchWindow },
   { flags: '--log-console', description: 'human-readable logs on the console' },
   { flags: '--no-log-file', description: 'do not write the JSON log file (EBPF_NET_LOG_FILE_PATH, default /var/log/ebpf_net_reducer.log)' },
   { flags: '--log-level <level>', description: `one of ${LOG_LEVELS.join(', ')}`, env: 'EBPF_NET_LOG_LEVEL', defaultValue: DEFAULTS.logLevel },
@@ -99,6 +103,7 @@ export function resolveConfig(flags: ReducerFlags, env: NodeJS.ProcessEnv = proc
     maxSeries: parsePositiveInt(pick(flags.maxSeries, env.EBPF_NET_MAX_SERIES, str, DEFAULTS.maxSeries), '--max-series'),
     heartbeatTimeoutMs: parseDuration(pick(flags.heartbeatTimeout, env.EBPF_NET_HEARTBEAT_TIMEOUT, str, DEFAULTS.heartbeatTimeout), '--heartbeat-timeout'),
     nodeGraceMs: parseDuration(pick(flags.nodeGrace, env.EBPF_NET_NODE_GRACE, str, DEFAULTS.nodeGrace), '--node-grace'),
+    matchWindowMs: parseDuration(pick(flags.matchWindow, env.EBPF_NET_MATCH_WINDOW, str, DEFAULTS.matchWindow), '--match-window'),
     logConsole: flags.logConsole ?? false,
     logFile: flags.logFile === false ? undefined : env.EBPF_NET_LOG_FILE_PATH || DEFAULTS.logFilePath,
     logLevel: logLevel as LogLevel,

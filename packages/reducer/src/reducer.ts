@@ -23,6 +23,12 @@ export interface ReducerOptions {
   heartbeatTimeoutMs: number;
   /** How long a disconnected collector's node is kept. */
   nodeGraceMs: number;
+  /**
+   * How long a new flow reported from one end only is held back for its other end: two
+   * collectors report the ends of one connection with some skew, and a flow counted alone would
+   * be counted again, under other labels, when the late end arrives.
+   */
+  matchWindowMs: number;
   maxFrameBytes: number;
   limits: RegistryLimits & { tcpFlows: number; udpFlows: number };
 }
@@ -91,10 +97,13 @@ export class Reducer {
     this.timer = setInterval(() => this.tick(), this.options.intervalMs);
   }
 
-  /** Ends the current interval: aggregates, hands the report to every output, forgets what ended. */
-  tick(nowMs = Date.now()): IntervalReport {
+  /**
+   * Ends the current interval: aggregates, hands the report to every output, forgets what ended.
+   * The last tick (`final`) holds nothing back for a late end.
+   */
+  tick(nowMs = Date.now(), final = false): IntervalReport {
     const points: SeriesPoint[] = [];
-    this.aggregator.collect(points);
+    this.aggregator.collect(points, nowMs, final ? 0 : this.options.matchWindowMs);
     for (const node of this.registry.nodes.values()) node.endInterval();
     for (const gone of this.registry.expire(nowMs, this.options.nodeGraceMs)) this.log.info({ node: gone }, 'forgot a node whose collector stayed away past the grace period');
     this.self.collect(points);
@@ -113,7 +122,7 @@ export class Reducer {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.intake.close();
-    this.tick();
+    this.tick(Date.now(), true);
     await this.http.close();
     for (const sink of this.sinks) await sink.close();
   }

@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { flowMetrics, renderExposition } from '../src/index.js';
 import type { Reducer } from '../src/index.js';
 import { SyntheticCollector } from '../src/testing/index.js';
-import { startReducer, waitFor } from './support.js';
+import { pastMatchWindow, startReducer, waitFor } from './support.js';
 
 const hasPromtool = spawnSync('promtool', ['--version']).status === 0;
 const hasPrometheus = spawnSync('prometheus', ['--version']).status === 0;
@@ -84,7 +84,7 @@ async function busyReducer(intervalMs = 3_600_000): Promise<{ reducer: Reducer; 
 
 test('promtool check metrics passes on the live /metrics', { skip: !hasPromtool && 'promtool is not installed (Debian package prometheus)' }, async () => {
   const { reducer, a, b } = await busyReducer();
-  reducer.tick();
+  reducer.tick(pastMatchWindow());
   const body = await (await fetch(`http://127.0.0.1:${reducer.httpPort}/metrics`)).text();
   assert.match(body, /tcp_bytes_total\{aggregation="process",source_node="node-a",source_process="curl",dest_node="node-b",dest_process="nginx"\} 1000/);
   assert.match(body, /tcp_rtt_seconds_bucket/);

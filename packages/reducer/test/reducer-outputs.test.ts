@@ -44,7 +44,7 @@ async function reducerWith(sinks: ReportSink[]): Promise<Reducer> {
   const reducer = new Reducer(
     {
       intakeHost: '127.0.0.1', intakePort: 0, promHost: '127.0.0.1', promPort: 0, intervalMs: 3_600_000,
-      levels: ['node', 'process'], maxSeries: 1000, heartbeatTimeoutMs: 60_000, nodeGraceMs: 60_000, maxFrameBytes: 1 << 20, limits: DEFAULT_LIMITS,
+      levels: ['node', 'process'], maxSeries: 1000, heartbeatTimeoutMs: 60_000, nodeGraceMs: 60_000, matchWindowMs: 2_000, maxFrameBytes: 1 << 20, limits: DEFAULT_LIMITS,
     },
     silentLog,
     sinks,

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { CloseCause, EntityFlags, FrameEncoder, MAGIC, SocketProtocol } from '@ebpf-net/protocol';
 import type { Reducer } from '../src/index.js';
+import type { SeriesPoint } from '../src/outputs/report.js';
 import { SyntheticCollector } from '../src/testing/index.js';
-import { startReducer, valueOf, waitFor } from './support.js';
+import { pastMatchWindow, startReducer, valueOf, waitFor } from './support.js';
 
 const reducers: Reducer[] = [];
 after(async () => {
@@ -16,21 +17,28 @@ async function setup(overrides = {}) {
   const reducer = await startReducer(overrides);
   reducers.push(reducer);
   const collector = (nodeId: string, sessionId = 1) => new SyntheticCollector({ port: reducer.intakePort, nodeId, hostname: nodeId, sessionId });
+  /** Collectors for these nodes, connected in this order. */
+  const connected = async (...nodeIds: string[]): Promise<SyntheticCollector[]> => {
+    const all = nodeIds.map((id) => collector(id));
+    for (const c of all) await c.connect();
+    return all;
+  };
   /** Waits until the reducer has applied `n` messages in all. */
   const applied = (n: number) => waitFor(`${n} messages`, () => reducer.intake.stats.messages >= n);
-  return { reducer, collector, applied };
+  return { reducer, collector, connected, applied };
 }
 
 const clientEnd = { socketId: 1, pid: 100, local: '10.0.0.1', localPort: 40000, remote: '10.0.0.2', remotePort: 80, role: 'client' as const };
 const serverEnd = { socketId: 7, pid: 200, local: '10.0.0.2', localPort: 80, remote: '10.0.0.1', remotePort: 40000, role: 'server' as const };
 
+function bytesPoints(points: readonly SeriesPoint[]): SeriesPoint[] {
+  return points.filter((p) => p.metric.name === 'tcp_bytes');
+}
+
 describe('matching', () => {
   test('two collectors reporting the two ends of one connection give one flow with both sides', async () => {
-    const { reducer, collector, applied } = await setup();
-    const a = collector('node-a');
-    const b = collector('node-b');
-    await a.connect();
-    await b.connect();
+    const { reducer, connected, applied } = await setup();
+    const [a, b] = await connected('node-a', 'node-b');
     a.openTcp(clientEnd, 'curl');
     a.stats(1, 1000, 5000, 200);
     b.openTcp(serverEnd, 'nginx');
@@ -66,25 +74,98 @@ describe('matching', () => {
     a.stats(1, 1000, 5000);
     await a.flush();
     await applied(1 + 4);
-    const { points } = reducer.tick();
+    assert.equal(valueOf(reducer.tick().points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: '10.0.0.2' }), undefined, 'held back for its other end');
+    const { points } = reducer.tick(pastMatchWindow());
     assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: '10.0.0.2' }), 1000);
     assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: '10.0.0.2', dest_node: 'node-a' }), 5000, "the peer's sending, as received here");
     await a.close();
   });
 
+  test('ends of one connection reported in different intervals are counted once, with both ends named', async () => {
+    const { reducer, connected, applied } = await setup();
+    const [a, b] = await connected('node-a', 'node-b');
+    a.openTcp(clientEnd, 'curl');
+    a.stats(1, 1000, 5000);
+    a.send('socketClose', { socketId: 1, cause: CloseCause.NORMAL });
+    await a.flush();
+    await applied(2 + 5);
+    assert.deepEqual(bytesPoints(reducer.tick().points), [], 'the client end waits for the server end');
+
+    b.openTcp(serverEnd, 'nginx');
+    b.stats(7, 5000, 1000);
+    b.send('socketClose', { socketId: 7, cause: CloseCause.NORMAL });
+    await b.flush();
+    await applied(2 + 5 + 5);
+    const { points } = reducer.tick();
+    const forward = { aggregation: 'process', source_node: 'node-a', source_process: 'curl', dest_node: 'node-b', dest_process: 'nginx' };
+    assert.equal(valueOf(points, 'tcp_bytes', forward), 1000);
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'process', source_node: 'node-b', source_process: 'nginx', dest_node: 'node-a', dest_process: 'curl' }), 5000);
+    assert.equal(valueOf(points, 'tcp_new_sockets', forward), 1);
+    assert.deepEqual(bytesPoints(points).filter((p) => p.labels.aggregation === 'node').map((p) => [p.labels.source_node, p.labels.dest_node, p.value]), [['node-a', 'node-b', 1000], ['node-b', 'node-a', 5000]], 'no half-matched flow beside it');
+    reducer.tick();
+    assert.equal(reducer.flows.tcp.size, 0, 'both ends forgotten once counted');
+    await a.close();
+    await b.close();
+  });
+
+  test('the same four-tuple reused within one interval: each connection is counted', async () => {
+    const { reducer, connected, applied } = await setup({ levels: ['node'] });
+    const [a, b] = await connected('node-a', 'node-b');
+    for (const [n, sent] of [[0, 100], [1, 200]] as const) {
+      a.openTcp({ ...clientEnd, socketId: 1 + n });
+      a.stats(1 + n, sent, sent / 10);
+      a.send('socketClose', { socketId: 1 + n, cause: CloseCause.NORMAL });
+      b.openTcp({ ...serverEnd, socketId: 7 + n });
+      b.stats(7 + n, sent / 10, sent);
+      b.send('socketClose', { socketId: 7 + n, cause: CloseCause.NORMAL });
+    }
+    await a.flush();
+    await b.flush();
+    await applied(2 + 4 * 5);
+    const { points } = reducer.tick();
+    const forward = { source_node: 'node-a', dest_node: 'node-b' };
+    assert.equal(valueOf(points, 'tcp_bytes', forward), 300);
+    assert.equal(valueOf(points, 'tcp_bytes', { source_node: 'node-b', dest_node: 'node-a' }), 30);
+    assert.equal(valueOf(points, 'tcp_new_sockets', forward), 2);
+    await a.close();
+    await b.close();
+  });
+
+  test('an end that joins a flow already counted alone names that side from then on', async () => {
+    const { reducer, connected, applied } = await setup();
+    const [a, b] = await connected('node-a', 'node-b');
+    b.send('processStart', { pid: serverEnd.pid, ppid: 1, cgroupId: 0, startTimeNs: 0, flags: 0, comm: 'nginx', cmdline: 'nginx' });
+    a.openTcp(clientEnd, 'curl');
+    a.stats(1, 100, 0);
+    await a.flush();
+    await b.flush();
+    await applied(2 + 1 + 4);
+    const alone = { aggregation: 'process', source_node: 'node-a', source_process: 'curl', dest_node: '10.0.0.2', dest_process: '' };
+    assert.equal(valueOf(reducer.tick(pastMatchWindow()).points, 'tcp_bytes', alone), 100, 'counted alone once the window passed');
+
+    b.send('socketOpen', { socketId: serverEnd.socketId, pid: serverEnd.pid, protocol: SocketProtocol.TCP, family: 2, flags: EntityFlags.PREEXISTING });
+    b.send('socketAddress', { socketId: serverEnd.socketId, localAddr: serverEnd.local, remoteAddr: serverEnd.remote, localPort: serverEnd.localPort, remotePort: serverEnd.remotePort, role: 2 });
+    a.stats(1, 30, 0);
+    await a.flush();
+    await b.flush();
+    await applied(2 + 1 + 4 + 3);
+    const { points } = reducer.tick(pastMatchWindow());
+    assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'process', source_node: 'node-a', source_process: 'curl', dest_node: 'node-b', dest_process: 'nginx' }), 30);
+    assert.equal(valueOf(points, 'tcp_bytes', alone), 100, 'the earlier bytes stay where they were counted');
+    await a.close();
+    await b.close();
+  });
+
   test('a peer address is named by the node that reported it as local', async () => {
-    const { reducer, collector, applied } = await setup();
-    const a = collector('node-a');
-    const b = collector('node-b');
-    await a.connect();
-    await b.connect();
+    const { reducer, connected, applied } = await setup();
+    const [a, b] = await connected('node-a', 'node-b');
     b.openTcp({ ...serverEnd, socketId: 9, remote: '10.0.0.9', remotePort: 5555 }); // teaches 10.0.0.2 = node-b
     a.openTcp(clientEnd);
     a.stats(1, 10, 20);
     await b.flush();
     await a.flush();
     await applied(2 + 3 + 4);
-    const { points } = reducer.tick();
+    const { points } = reducer.tick(pastMatchWindow());
     assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 10);
     await a.close();
     await b.close();
@@ -110,11 +191,8 @@ describe('matching', () => {
   });
 
   test('UDP: both sides of an address pair meet, each direction counted once', async () => {
-    const { reducer, collector, applied } = await setup();
-    const a = collector('node-a');
-    const b = collector('node-b');
-    await a.connect();
-    await b.connect();
+    const { reducer, connected, applied } = await setup();
+    const [a, b] = await connected('node-a', 'node-b');
     a.send('socketOpen', { socketId: 3, pid: 1, protocol: SocketProtocol.UDP, family: 2, flags: 0 });
     a.send('socketAddress', { socketId: 3, localAddr: '10.0.0.1', remoteAddr: '0.0.0.0', localPort: 5353, remotePort: 0, role: 0 });
     a.send('udpStats', { socketId: 3, remoteAddr: '10.0.0.2', remotePort: 53, bytesSent: 40, bytesReceived: 120, packetsSent: 1, packetsReceived: 1 });
@@ -132,11 +210,8 @@ describe('matching', () => {
   });
 
   test('resets and SYN timeouts are counted once per connection', async () => {
-    const { reducer, collector, applied } = await setup();
-    const a = collector('node-a');
-    const b = collector('node-b');
-    await a.connect();
-    await b.connect();
+    const { reducer, connected, applied } = await setup();
+    const [a, b] = await connected('node-a', 'node-b');
     a.openTcp(clientEnd);
     a.send('socketClose', { socketId: 1, cause: CloseCause.RESET_RECEIVED });
     b.openTcp(serverEnd);
@@ -146,7 +221,7 @@ describe('matching', () => {
     await a.flush();
     await b.flush();
     await applied(2 + 4 + 4 + 4);
-    const { points } = reducer.tick();
+    const { points } = reducer.tick(pastMatchWindow());
     assert.equal(valueOf(points, 'tcp_resets', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 1);
     assert.equal(valueOf(points, 'tcp_syn_timeouts', { aggregation: 'node', source_node: 'node-a', dest_node: '10.9.9.9' }), 1);
     assert.equal(valueOf(points, 'tcp_active', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 0);
@@ -268,7 +343,7 @@ describe('robustness', () => {
     }
     await a.flush();
     await applied(1 + 5 * 4);
-    const { points } = reducer.tick();
+    const { points } = reducer.tick(pastMatchWindow());
     const bytes = points.filter((p) => p.metric.name === 'tcp_bytes');
     assert.equal(bytes.length, 4 + 1, 'four series and the overflow series');
     assert.equal(valueOf(points, 'tcp_bytes', { source_node: '__overflow__' }), 30, 'the overflowed pairs keep their bytes');
@@ -279,11 +354,8 @@ describe('robustness', () => {
 
 describe('state', () => {
   test('containers and pods label flows at the container and workload levels', async () => {
-    const { reducer, collector, applied } = await setup({ levels: ['container', 'workload'] });
-    const a = collector('node-a');
-    const b = collector('node-b');
-    await a.connect();
-    await b.connect();
+    const { reducer, connected, applied } = await setup({ levels: ['container', 'workload'] });
+    const [a, b] = await connected('node-a', 'node-b');
     const pod = (c: SyntheticCollector, cgroupId: number, name: string, podName: string) =>
       c.send('containerInfo', { cgroupId, runtime: 2, containerId: `id-${name}`, name, image: `${name}:1`, podName, podNamespace: 'shop', podUid: `uid-${name}`, cgroupPath: '' });
     pod(a, 11, 'frontend', 'frontend-7d9c8b6f5-x2x9q');
@@ -333,7 +405,7 @@ describe('restarts', () => {
     a.stats(1, 100, 0);
     await a.flush();
     await applied(1 + 4);
-    assert.equal(valueOf(reducer.tick().points, 'tcp_bytes', forward), 100);
+    assert.equal(valueOf(reducer.tick(pastMatchWindow()).points, 'tcp_bytes', forward), 100);
     a.destroy();
     await waitFor('disconnect', () => reducer.intake.stats.connections === 0);
 
@@ -346,7 +418,7 @@ describe('restarts', () => {
     a.stats(1, 50, 0);
     await a.flush();
     await applied(5 + 7); // handshake, process, open, address, stats; then handshake, begin, 3 for the socket, end, stats
-    let points = reducer.tick().points;
+    let points = reducer.tick(pastMatchWindow()).points;
     assert.equal(valueOf(points, 'tcp_bytes', forward), 150);
     assert.equal(valueOf(points, 'tcp_new_sockets', forward), 1);
     a.destroy();
@@ -359,7 +431,7 @@ describe('restarts', () => {
     a.stats(77, 70, 0);
     await a.flush();
     await applied(5 + 7 + 5);
-    points = reducer.tick().points;
+    points = reducer.tick(pastMatchWindow()).points;
     assert.equal(valueOf(points, 'tcp_bytes', forward), 220);
     assert.equal(valueOf(points, 'tcp_new_sockets', forward), 1, 'a pre-existing connection is not new');
     assert.equal(reducer.flows.tcp.size, 1);

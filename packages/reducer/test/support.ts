@@ -6,6 +6,12 @@ import type { SeriesPoint } from '../src/outputs/report.js';
 
 export const silentLog = pino({ level: 'silent' });
 
+/** The reducer's default --match-window, which startReducer uses too. */
+export const MATCH_WINDOW_MS = 2_000;
+
+/** A tick time past the match window of every flow opened so far (single-ended flows wait that long). */
+export const pastMatchWindow = (): number => Date.now() + MATCH_WINDOW_MS;
+
 export async function startReducer(overrides: Partial<ReducerOptions> = {}, log = silentLog): Promise<Reducer> {
   const reducer = new Reducer(
     {
@@ -18,6 +24,7 @@ export async function startReducer(overrides: Partial<ReducerOptions> = {}, log 
       maxSeries: 10_000,
       heartbeatTimeoutMs: 60_000,
       nodeGraceMs: 60_000,
+      matchWindowMs: MATCH_WINDOW_MS,
       maxFrameBytes: 4 * 1024 * 1024,
       limits: DEFAULT_LIMITS,
       ...overrides,

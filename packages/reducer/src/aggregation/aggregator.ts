@@ -1,6 +1,9 @@
 // At the end of each interval, moves what every flow's ends did into the flow's series, at
 // each configured level, and resets the ends for the next interval. Each direction of a flow
-// is counted once: by its sender when observed, else by its receiver.
+// is counted once: by its sender when observed, else by its receiver. A new flow seen from one
+// end is held back (its ends keep their deltas) until its other end arrives or the match
+// window passes, so that a connection whose two collectors report it with some skew is
+// counted once, under both ends' labels.
 
 import type { TcpFlow, UdpFlow } from '../flows/flow.js';
 import type { FlowTable } from '../flows/flow-table.js';
@@ -38,16 +41,19 @@ export class Aggregator {
     this.metadataEpoch++;
   }
 
-  /** Appends this interval's points for every flow series to `out`. */
-  collect(out: SeriesPoint[]): void {
-    for (const flow of this.flows.tcp.values()) this.collectTcp(flow);
-    for (const flow of [...this.flows.udp.values()]) this.collectUdp(flow);
+  /** Appends this interval's points for every flow series to `out`; flows younger than matchWindowMs with one end wait. */
+  collect(out: SeriesPoint[], nowMs: number, matchWindowMs: number): void {
+    const bornAfter = nowMs - matchWindowMs;
+    for (const flow of this.flows.tcp.values()) this.collectTcp(flow, bornAfter);
+    for (const flow of [...this.flows.udp.values()]) this.collectUdp(flow, bornAfter);
     this.series.flush(out);
   }
 
-  private collectTcp(flow: TcpFlow): void {
+  private collectTcp(flow: TcpFlow, bornAfter: number): void {
     const c = flow.client;
     const s = flow.server;
+    flow.awaitingPeer = (!c || !s) && flow.bornMs > bornAfter;
+    if (flow.awaitingPeer) return;
     const c2sBytes = c ? c.bytesSent : s!.bytesReceived;
     const s2cBytes = s ? s.bytesSent : c!.bytesReceived;
     const c2sSegments = c ? c.segmentsSent : s!.segmentsReceived;
@@ -73,14 +79,16 @@ export class Aggregator {
       if (s && s.srttUs > 0) sc.rtt.observe(s.srttUs / 1e6);
       if (busy) cs.touched = sc.touched = true;
     }
-    if (c) resetEnd(c);
-    if (s) resetEnd(s);
+    c?.resetDeltas();
+    s?.resetDeltas();
     flow.newConnections = flow.resets = flow.synTimeouts = 0;
   }
 
-  private collectUdp(flow: UdpFlow): void {
+  private collectUdp(flow: UdpFlow, bornAfter: number): void {
     const a = flow.a;
     const b = flow.b;
+    flow.awaitingPeer = (!a || !b) && flow.bornMs > bornAfter;
+    if (flow.awaitingPeer) return;
     const a2bBytes = a ? a.bytesSent : b!.bytesReceived;
     const b2aBytes = b ? b.bytesSent : a!.bytesReceived;
     const a2bPackets = a ? a.packetsSent : b!.packetsReceived;
@@ -104,8 +112,8 @@ export class Aggregator {
       ba.udpPackets.add(b2aPackets);
       ab.touched = ba.touched = true;
     }
-    if (a) resetUdpPeer(a);
-    if (b) resetUdpPeer(b);
+    a?.resetDeltas();
+    b?.resetDeltas();
   }
 
   /** The flow's series, two per level (forward, backward), resolved again when labels may have changed. */
@@ -150,12 +158,4 @@ export class Aggregator {
     this.flows.detachUdp(peer);
     peer.socket.udpPeers?.delete(`${peer.remoteAddr}|${peer.remotePort}`);
   }
-}
-
-function resetEnd(end: SocketEnd): void {
-  end.bytesSent = end.bytesReceived = end.segmentsSent = end.segmentsReceived = end.retransmits = end.srttUs = 0;
-}
-
-function resetUdpPeer(peer: UdpPeer): void {
-  peer.bytesSent = peer.bytesReceived = peer.packetsSent = peer.packetsReceived = 0;
 }

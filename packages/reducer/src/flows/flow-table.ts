@@ -33,17 +33,24 @@ export class FlowTable {
     const key = `${flowScope(end.node, client.addr, server.addr)}${client.addr}|${client.port}|${server.addr}|${server.port}`;
     let flow = this.tcp.get(key);
     if (!flow) {
-      flow = new TcpFlow(key, client, server);
+      flow = new TcpFlow(key, client, server, Date.now());
       if (!this.tcp.set(key, flow)) return undefined;
     }
     const current = isClient ? flow.client : flow.server;
-    if (current && current !== end && !current.closed) {
-      this.duplicateEnds++;
-      return undefined;
+    if (current && current !== end) {
+      if (!current.closed) {
+        this.duplicateEnds++;
+        return undefined;
+      }
+      // The same four-tuple again before the last interval ended: a new connection. What the
+      // closed end did is not yet counted; the new end carries it.
+      end.absorbDeltas(current);
+      current.flow = undefined;
     }
     if (isClient) flow.client = end;
     else flow.server = end;
     end.flow = flow;
+    flow.series.invalidate();
     return flow;
   }
 
@@ -66,17 +73,22 @@ export class FlowTable {
     const key = `${flowScope(peer.socket.node, a.addr, b.addr)}${a.addr}|${a.port}|${b.addr}|${b.port}`;
     let flow = this.udp.get(key);
     if (!flow) {
-      flow = new UdpFlow(key, a, b);
+      flow = new UdpFlow(key, a, b, Date.now());
       if (!this.udp.set(key, flow)) return undefined;
     }
     const current = localFirst ? flow.a : flow.b;
     if (current && current !== peer) {
-      this.duplicateEnds++;
-      return undefined;
+      if (!current.socket.closed) {
+        this.duplicateEnds++;
+        return undefined;
+      }
+      peer.absorbDeltas(current);
+      current.flow = undefined;
     }
     if (localFirst) flow.a = peer;
     else flow.b = peer;
     peer.flow = flow;
+    flow.series.invalidate();
     return flow;
   }
 

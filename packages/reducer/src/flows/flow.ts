@@ -17,20 +17,44 @@ export class TcpFlow {
   newConnections = 0;
   resets = 0;
   synTimeouts = 0;
-  /** Set once a new connection / a reset was counted for this flow, so the other end's report of it is not. */
-  countedOpen = false;
-  countedEnd = false;
+  /** Opens and abnormal ends (resets, SYN timeouts) reported by either end or both, each counted once. */
+  readonly opens = new EitherEndCount();
+  readonly abnormalEnds = new EitherEndCount();
   /** The series this flow feeds, per aggregation level; the aggregator owns it. */
   readonly series = new SeriesCache();
+  /** Set while the aggregator holds the flow back for its other end (see ReducerOptions.matchWindowMs). */
+  awaitingPeer = false;
 
   constructor(
     readonly key: string,
     readonly clientSide: Address,
     readonly serverSide: Address,
+    /** When the reducer first saw an end of it. */
+    readonly bornMs: number,
   ) {}
 
   get open(): boolean {
     return (this.client !== undefined && !this.client.closed) || (this.server !== undefined && !this.server.closed);
+  }
+}
+
+/**
+ * Counts events of a connection that its client end, its server end or both may report (an
+ * open, a reset). Each side's reports are numbered; a report is a new event when its number
+ * passes the count so far. Two connections on one four-tuple are then two events, and one
+ * seen from both ends is one, whatever order the two collectors' reports arrive in.
+ */
+export class EitherEndCount {
+  private client = 0;
+  private server = 0;
+  private counted = 0;
+
+  /** Records one report from a side; true if it is an event not counted yet. */
+  report(fromClient: boolean): boolean {
+    const n = fromClient ? ++this.client : ++this.server;
+    if (n <= this.counted) return false;
+    this.counted = n;
+    return true;
   }
 }
 
@@ -41,11 +65,13 @@ export class UdpFlow {
   /** Intervals since either side last exchanged a datagram. */
   idleIntervals = 0;
   readonly series = new SeriesCache();
+  awaitingPeer = false;
 
   constructor(
     readonly key: string,
     readonly sideA: Address,
     readonly sideB: Address,
+    readonly bornMs: number,
   ) {}
 }
 
@@ -53,6 +79,11 @@ export class UdpFlow {
 export class SeriesCache {
   epoch = -1;
   entries: unknown[] = [];
+
+  /** An end joined or left the flow: its labels must be resolved again. */
+  invalidate(): void {
+    this.epoch = -1;
+  }
 }
 
 export function isLoopback(addr: string): boolean {

@@ -64,6 +64,21 @@ export class SocketEnd {
   get hasAddresses(): boolean {
     return this.localPort !== 0 || this.remotePort !== 0;
   }
+
+  /** Takes over what another end did this interval (it is not counted on its own). */
+  absorbDeltas(from: SocketEnd): void {
+    this.bytesSent += from.bytesSent;
+    this.bytesReceived += from.bytesReceived;
+    this.segmentsSent += from.segmentsSent;
+    this.segmentsReceived += from.segmentsReceived;
+    this.retransmits += from.retransmits;
+    if (this.srttUs === 0) this.srttUs = from.srttUs;
+    from.resetDeltas();
+  }
+
+  resetDeltas(): void {
+    this.bytesSent = this.bytesReceived = this.segmentsSent = this.segmentsReceived = this.retransmits = this.srttUs = 0;
+  }
 }
 
 /** What one UDP socket exchanged with one remote address during the interval. */
@@ -79,4 +94,17 @@ export class UdpPeer {
     readonly remoteAddr: string,
     readonly remotePort: number,
   ) {}
+
+  /** Takes over what another peer did this interval (it is not counted on its own). */
+  absorbDeltas(from: UdpPeer): void {
+    this.bytesSent += from.bytesSent;
+    this.bytesReceived += from.bytesReceived;
+    this.packetsSent += from.packetsSent;
+    this.packetsReceived += from.packetsReceived;
+    from.resetDeltas();
+  }
+
+  resetDeltas(): void {
+    this.bytesSent = this.bytesReceived = this.packetsSent = this.packetsReceived = 0;
+  }
 }

@@ -131,10 +131,7 @@ export class NodeState {
     this.ctx.learnAddress(m.localAddr, this);
     if (end.protocol !== SocketProtocol.TCP) return;
     const flow = this.ctx.flows.attachTcp(end);
-    if (flow && !flow.countedOpen && (end.flags & (EntityFlags.PREEXISTING | EntityFlags.SNAPSHOT)) === 0) {
-      flow.countedOpen = true;
-      flow.newConnections++;
-    }
+    if (flow && (end.flags & (EntityFlags.PREEXISTING | EntityFlags.SNAPSHOT)) === 0 && flow.opens.report(flow.client === end)) flow.newConnections++;
   }
 
   socketStats(m: Msg<'socketStats'>): void {
@@ -160,14 +157,10 @@ export class NodeState {
     if (end.closed) return;
     end.closed = true;
     const flow = end.flow;
-    if (flow && !flow.countedEnd) {
-      if (m.cause === CloseCause.SYN_TIMEOUT) {
-        flow.countedEnd = true;
-        flow.synTimeouts++;
-      } else if (m.cause === CloseCause.RESET_RECEIVED || m.cause === CloseCause.RESET_SENT || m.cause === CloseCause.REFUSED) {
-        flow.countedEnd = true;
-        flow.resets++;
-      }
+    const abnormal = m.cause === CloseCause.SYN_TIMEOUT || m.cause === CloseCause.RESET_RECEIVED || m.cause === CloseCause.RESET_SENT || m.cause === CloseCause.REFUSED;
+    if (flow && abnormal && flow.abnormalEnds.report(flow.client === end)) {
+      if (m.cause === CloseCause.SYN_TIMEOUT) flow.synTimeouts++;
+      else flow.resets++;
     }
     this.retired.push(end);
   }
@@ -217,10 +210,17 @@ export class NodeState {
     this.ctx.metadataChanged();
   }
 
-  /** Called by the aggregator once it has taken this interval's deltas: forgets what ended. */
+  /**
+   * Called once the aggregator has taken this interval's deltas: forgets what ended, except ends
+   * whose flow is held back for its other end (they still carry their deltas).
+   */
   endInterval(): void {
-    for (const end of this.retired) this.forgetSocket(end);
-    this.retired = [];
+    const held: SocketEnd[] = [];
+    for (const end of this.retired) {
+      if (isAwaitingPeer(end)) held.push(end);
+      else this.forgetSocket(end);
+    }
+    this.retired = held;
     if (this.exited.length > 0) {
       for (const pid of this.exited) this.processes.delete(pid);
       this.exited = [];
@@ -244,4 +244,10 @@ export class NodeState {
     if (end.udpPeers) for (const peer of end.udpPeers.values()) this.ctx.flows.detachUdp(peer);
     if (this.sockets.get(end.socketId) === end) this.sockets.delete(end.socketId);
   }
+}
+
+function isAwaitingPeer(end: SocketEnd): boolean {
+  if (end.flow?.awaitingPeer) return true;
+  if (end.udpPeers) for (const peer of end.udpPeers.values()) if (peer.flow?.awaitingPeer) return true;
+  return false;
 }
