@@ -152,6 +152,10 @@ static __always_inline void count_drop(__u32 cause)
 }
 
 /* Space for one ring-buffer record; a full ring buffer is counted, and gives NULL. */
+/* User space reads the ring on a timer and never sleeps on it: records are
+ * submitted with this flag, since a wakeup would only queue an irq_work */
+#define SUBMIT_FLAGS BPF_RB_NO_WAKEUP
+
 static __always_inline void *reserve_event(__u64 size)
 {
 	void *e = bpf_ringbuf_reserve(&events, size, 0);
@@ -289,7 +293,7 @@ static __always_inline void emit_sock_event(__u32 type, __u8 old_state, __u8 new
 	e->sk = sk;
 	e->ts_ns = bpf_ktime_get_ns();
 	__builtin_memcpy(&e->info, info, sizeof(e->info));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, SUBMIT_FLAGS);
 }
 
 /*

@@ -31,10 +31,8 @@
 
 /* ---- event types (first __u32 of every ring-buffer record) ----------------- */
 enum ebpf_net_event_type {
-	/* struct ebpf_net_sock_event */
-	EBPF_NET_EV_TCP_CONNECT     = 1,  /* CLOSE->SYN_SENT, process context; sport may still be 0 */
-	EBPF_NET_EV_TCP_ACCEPT      = 2,  /* SYN_RECV->ESTABLISHED, server side; pid from the listener */
-	EBPF_NET_EV_TCP_ESTABLISHED = 3,  /* SYN_SENT->ESTABLISHED, client side; full 4-tuple */
+	/* struct ebpf_net_sock_event. A new TCP connection has no event of its
+	 * own: it is an entry in sock_stats until its close (1-3 are unused) */
 	EBPF_NET_EV_TCP_LISTEN      = 4,  /* ->LISTEN; socket_id 0, role LISTENER */
 	EBPF_NET_EV_TCP_LISTEN_CLOSE = 5, /* LISTEN->CLOSE; socket_id 0, role LISTENER */
 	EBPF_NET_EV_TCP_CLOSE       = 6,  /* final record of a TCP socket: cause + final counters */

@@ -56,7 +56,7 @@ int proc_exec(struct trace_event_raw_sched_process_exec *ctx)
 	off = ctx->__data_loc_filename & 0xFFFF;
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
 
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, SUBMIT_FLAGS);
 	return 0;
 }
 
@@ -81,7 +81,7 @@ int proc_fork(struct bpf_raw_tracepoint_args *ctx)
 	 * (current), which the child inherits */
 	proc_fill(e, EBPF_NET_EV_PROC_FORK, child);
 
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, SUBMIT_FLAGS);
 	return 0;
 }
 
@@ -111,6 +111,6 @@ int proc_exit(struct trace_event_raw_sched_process_exit *ctx)
 	if (bpf_core_field_exists(ctx->group_dead) && ctx->group_dead)
 		e->flags |= EBPF_NET_PROC_F_GROUP_DEAD;
 
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, SUBMIT_FLAGS);
 	return 0;
 }

@@ -6,6 +6,13 @@
  *   tcp:tcp_send_reset        marks the entry (cause: reset sent)
  *   tcp:tcp_destroy_sock      the socket is freed: final close event, delete
  *
+ * A new connection is an entry in sock_stats, not an event: user space finds
+ * it in its next batch read of the map, and a connection that ends before
+ * that is reported whole by its close event (pid, role, 4-tuple, counters).
+ * Most connections are short, so this halves the ring records per
+ * connection (two closes instead of connect, established, accept and two
+ * closes), in the kernel and in the collector.
+ *
  * Why the close event waits for tcp_destroy_sock (knob close_at_destroy = 1):
  * on a user abort (close() with unread data, SO_LINGER 0, tcp_disconnect) the
  * kernel moves the socket to CLOSE *before* it sends the reset, and an
@@ -79,7 +86,6 @@ static __always_inline void on_connect(const struct trace_event_raw_inet_sock_se
 	info.pid = current_tgid();
 	info.role = EBPF_NET_ROLE_CLIENT;
 	sock_entry_insert(skp, &info, &raced);
-	emit_sock_event(EBPF_NET_EV_TCP_CONNECT, ctx->oldstate, ctx->newstate, 0, skp, &info);
 }
 
 /* SYN_SENT -> ESTABLISHED: the client's handshake completed (softirq). */
@@ -97,7 +103,6 @@ static __always_inline void on_client_established(const struct trace_event_raw_i
 		e->state = TCP_ESTABLISHED;
 		e->last_update_ns = bpf_ktime_get_ns();
 		__sync_fetch_and_or(&e->flags, EBPF_NET_F_ESTABLISHED);
-		emit_sock_event(EBPF_NET_EV_TCP_ESTABLISHED, ctx->oldstate, ctx->newstate, 0, skp, e);
 		return;
 	}
 
@@ -111,7 +116,6 @@ static __always_inline void on_client_established(const struct trace_event_raw_i
 	info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PID_TENTATIVE;
 	if (sock_entry_insert(skp, &info, &raced) && !raced)
 		tentative_add(1);
-	emit_sock_event(EBPF_NET_EV_TCP_ESTABLISHED, ctx->oldstate, ctx->newstate, 0, skp, &info);
 }
 
 /* SYN_RECV -> ESTABLISHED: a server-side child socket (softirq, pid unknown). */
@@ -132,7 +136,6 @@ static __always_inline void on_server_established(const struct trace_event_raw_i
 		e->role = EBPF_NET_ROLE_SERVER;
 		e->state = TCP_ESTABLISHED;
 		__sync_fetch_and_or(&e->flags, EBPF_NET_F_ESTABLISHED);
-		emit_sock_event(EBPF_NET_EV_TCP_ACCEPT, ctx->oldstate, ctx->newstate, 0, skp, e);
 		return;
 	}
 	if (!netns_ok(netns))
@@ -148,7 +151,6 @@ static __always_inline void on_server_established(const struct trace_event_raw_i
 		info.pid = l->pid;
 	if (sock_entry_insert(skp, &info, &raced) && !raced)
 		tentative_add(1);
-	emit_sock_event(EBPF_NET_EV_TCP_ACCEPT, ctx->oldstate, ctx->newstate, 0, skp, &info);
 }
 
 /* -> LISTEN: remember who listens on (netns, port); emit a listen event. */

@@ -55,9 +55,6 @@ static const char *tcp_state_name(unsigned s)
 static const char *ev_name(unsigned t)
 {
 	switch (t) {
-	case EBPF_NET_EV_TCP_CONNECT: return "tcp_connect";
-	case EBPF_NET_EV_TCP_ACCEPT: return "tcp_accept";
-	case EBPF_NET_EV_TCP_ESTABLISHED: return "tcp_established";
 	case EBPF_NET_EV_TCP_LISTEN: return "tcp_listen";
 	case EBPF_NET_EV_TCP_LISTEN_CLOSE: return "tcp_listen_close";
 	case EBPF_NET_EV_TCP_CLOSE: return "tcp_close";

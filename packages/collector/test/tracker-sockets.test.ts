@@ -62,7 +62,7 @@ describe('socket tracker', () => {
     assert.deepEqual(out.of('socketStats').map((m) => [m.bytesSent, m.bytesReceived]), [[300, 40]]);
   });
 
-  it('a new connection first seen in a counter read (its open event lost) reports its counters whole', () => {
+  it('a new connection first seen in a counter read (TCP has no open event) reports its counters whole', () => {
     const out = new RecordingOutbox();
     const tracker = new SocketTracker(out, { maxSockets: 16 });
     tracker.poll(source([tcpRow({ socketId: 8, flags: SockFlag.ESTABLISHED, bytesSent: 1200, bytesReceived: 34 })]));

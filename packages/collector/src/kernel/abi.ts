@@ -1,10 +1,8 @@
 // The binary interface of bpf/ebpf_net.h: event types, enums, and the byte offsets of every
 // struct field user space reads. bpf/ebpf_net.h pins the same offsets with _Static_assert.
 
+/** Ring record types. A new TCP connection has none: it is found in sock_stats, or by its close. */
 export const EventType = {
-  TCP_CONNECT: 1,
-  TCP_ACCEPT: 2,
-  TCP_ESTABLISHED: 3,
   TCP_LISTEN: 4,
   TCP_LISTEN_CLOSE: 5,
   TCP_CLOSE: 6,

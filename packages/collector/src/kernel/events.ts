@@ -259,7 +259,7 @@ export function readEvent(b: Buffer, at: number, length: number): KernelEvent | 
       filename: type === EventType.PROC_EXEC ? readCString(b, at + P.filename, P.filenameLength) : '',
     };
   }
-  if (type >= EventType.TCP_CONNECT && type <= EventType.SOCK_PID) {
+  if (type >= EventType.TCP_LISTEN && type <= EventType.SOCK_PID) {
     if (length < SOCK_EVENT.size) return undefined;
     const e = socketEvent;
     e.type = type;

@@ -1,7 +1,8 @@
 // The collector's table of sockets: what the kernel reported (events and counter maps) and what
 // the /proc scan found at startup, turned into wire messages. Each socket is announced once
 // (socketOpen, then socketAddress once its 4-tuple is known), then sends counter deltas only
-// when they changed, and its final deltas before socketClose.
+// when they changed, and its final deltas before socketClose. A TCP connection is announced
+// when a poll first reads it from the kernel's map, or by its close if it ended before that.
 //
 // Sockets found in /proc get ids of their own (from 2^40 up, apart from the kernel's, which
 // count from 1). When the kernel later sees such a socket (TCP_EXISTING, or a socket_id 0
@@ -150,11 +151,6 @@ export class SocketTracker {
   onEvent(e: SocketEvent): void {
     const info = e.info;
     switch (e.type) {
-      case EventType.TCP_CONNECT:
-        this.track(info, 0);
-        return;
-      case EventType.TCP_ESTABLISHED:
-      case EventType.TCP_ACCEPT:
       case EventType.UDP_OPEN: {
         const t = this.track(info, 0);
         if (t && !t.addressKnown) this.learnAddress(t, info);
@@ -192,13 +188,14 @@ export class SocketTracker {
    */
   poll(source: CounterSource): void {
     if (!this.out.connected) return;
-    // Events first: a socket's open event may still wait in the ring while its counters are
+    // Events first: a UDP socket's open event may still wait in the ring while its counters are
     // already in the maps, and UDP counters are deleted as they are read.
     source.drain();
     let drainedAgain = false;
     source.readSockets((info) => {
       if (info.socketId === 0) return;
-      // Not known yet: its open event was lost (ring full); an adopted one counts from here.
+      // Not known yet: a TCP connection opened since the last read (there is no open event), a
+      // UDP socket whose open event was lost; an adopted one whose event was lost counts from here.
       const t = this.byKernelId.get(info.socketId) ?? ((info.flags & SockFlag.PREEXISTING) !== 0 ? this.trackAdopted(info) : this.track(info, 0));
       if (!t) return;
       if (!t.addressKnown && info.protocol === SocketProtocol.TCP && (info.flags & SockFlag.ESTABLISHED) !== 0) this.learnAddress(t, info);
@@ -304,7 +301,7 @@ export class SocketTracker {
     // counters either; it closes without a last delta.
     const untracked = info.socketId === 0;
     let t = untracked ? this.takeScanned(info) : this.byKernelId.get(info.socketId);
-    if (!t && info.socketId !== 0) t = this.track(info, 0); // its open event was lost: report it whole
+    if (!t && info.socketId !== 0) t = this.track(info, 0); // opened and closed between two reads: reported whole
     if (!t) return;
     if (!t.addressKnown && info.localPort !== 0) this.learnAddress(t, info);
     t.closeCause = wireCause(cause);

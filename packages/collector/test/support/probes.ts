@@ -219,7 +219,7 @@ export function ofSocket(events: readonly KernelEvent[], socketId: number): Sock
 
 export const typeName = new Map<number, string>(Object.entries(EventType).map(([k, v]) => [v, k]));
 
-/** 'TCP_CONNECT' for 1, ...: readable sequences in assertion messages. */
+/** 'TCP_LISTEN' for 4, ...: readable sequences in assertion messages. */
 export function typeNames(events: readonly KernelEvent[]): string[] {
   return events.map((e) => typeName.get(e.type) ?? String(e.type));
 }
