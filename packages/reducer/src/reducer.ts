@@ -68,7 +68,6 @@ export class Reducer {
   ) {
     const limits = options.limits;
     this.flows = new FlowTable(limits, this.drops);
-    this.registry = new NodeRegistry(this.flows, this.drops, limits, () => this.aggregator.metadataChanged());
     const idle = Math.max(1, Math.round(300_000 / options.intervalMs)); // five minutes
     this.aggregator = new Aggregator(this.flows, (addr) => this.registry.nodeOfAddress(addr), {
       levels: options.levels,
@@ -76,6 +75,7 @@ export class Reducer {
       seriesIdleIntervals: idle,
       udpIdleIntervals: idle,
     }, (level) => log.warn({ level, maxSeries: options.maxSeries }, 'series limit reached: new flow series go to the overflow series (raise --max-series, or aggregate coarser)'));
+    this.registry = new NodeRegistry(this.flows, this.drops, limits, this.aggregator);
     this.intake = new IntakeServer(this.registry, {
       host: options.intakeHost,
       port: options.intakePort,

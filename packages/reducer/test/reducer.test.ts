@@ -108,7 +108,7 @@ describe('matching', () => {
     await b.close();
   });
 
-  test('the same four-tuple reused within one interval: each connection is counted', async () => {
+  test('the same four-tuple reused within one interval, seen from both ends: each connection is counted', async () => {
     const { reducer, connected, applied } = await setup({ levels: ['node'] });
     const [a, b] = await connected('node-a', 'node-b');
     for (const [n, sent] of [[0, 100], [1, 200]] as const) {
@@ -118,17 +118,39 @@ describe('matching', () => {
       b.openTcp({ ...serverEnd, socketId: 7 + n });
       b.stats(7 + n, sent / 10, sent);
       b.send('socketClose', { socketId: 7 + n, cause: CloseCause.NORMAL });
+      await a.flush();
+      await b.flush();
+      await applied(2 + 10 * (n + 1)); // a connection's two ends, then the next one
     }
-    await a.flush();
-    await b.flush();
-    await applied(2 + 4 * 5);
+    assert.equal(reducer.flows.tcp.size, 0, 'a connection whose two ends closed is counted and forgotten at once');
     const { points } = reducer.tick();
     const forward = { source_node: 'node-a', dest_node: 'node-b' };
     assert.equal(valueOf(points, 'tcp_bytes', forward), 300);
     assert.equal(valueOf(points, 'tcp_bytes', { source_node: 'node-b', dest_node: 'node-a' }), 30);
     assert.equal(valueOf(points, 'tcp_new_sockets', forward), 2);
+    assert.equal(valueOf(points, 'tcp_active', forward), 0);
     await a.close();
     await b.close();
+  });
+
+  test('the same four-tuple reused within one interval, seen from one end: the closed connection keeps its bytes', async () => {
+    const { reducer, connected, applied } = await setup({ levels: ['node'] });
+    const [a] = await connected('node-a');
+    for (const [n, sent] of [[0, 100], [1, 200]] as const) {
+      a.openTcp({ ...clientEnd, socketId: 1 + n });
+      a.stats(1 + n, sent, sent / 10);
+      a.send('socketClose', { socketId: 1 + n, cause: CloseCause.NORMAL });
+    }
+    await a.flush();
+    await applied(1 + 2 * 5);
+    const { points } = reducer.tick(pastMatchWindow());
+    const forward = { source_node: 'node-a', dest_node: '10.0.0.2' };
+    assert.equal(valueOf(points, 'tcp_bytes', forward), 300);
+    assert.equal(valueOf(points, 'tcp_bytes', { source_node: '10.0.0.2', dest_node: 'node-a' }), 30);
+    assert.equal(valueOf(points, 'tcp_new_sockets', forward), 2);
+    reducer.tick(pastMatchWindow());
+    assert.equal(reducer.flows.tcp.size, 0);
+    await a.close();
   });
 
   test('an end that joins a flow already counted alone names that side from then on', async () => {
@@ -167,6 +189,26 @@ describe('matching', () => {
     await applied(2 + 3 + 4);
     const { points } = reducer.tick(pastMatchWindow());
     assert.equal(valueOf(points, 'tcp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 10);
+    await a.close();
+    await b.close();
+  });
+
+  test('a peer address learned later names the flow to it from then on', async () => {
+    const { reducer, connected, applied } = await setup({ levels: ['node'] });
+    const [a, b] = await connected('node-a', 'node-b');
+    a.openTcp(clientEnd);
+    a.stats(1, 10, 0);
+    await a.flush();
+    await applied(2 + 4);
+    assert.equal(valueOf(reducer.tick(pastMatchWindow()).points, 'tcp_bytes', { source_node: 'node-a', dest_node: '10.0.0.2' }), 10);
+    // A socket of node-b's (no process message: nothing else changes) teaches 10.0.0.2 = node-b.
+    b.send('socketOpen', { socketId: 9, pid: serverEnd.pid, protocol: SocketProtocol.TCP, family: 2, flags: 0 });
+    b.send('socketAddress', { socketId: 9, localAddr: serverEnd.local, remoteAddr: '10.0.0.9', localPort: serverEnd.localPort, remotePort: 5555, role: 2 });
+    a.stats(1, 5, 0);
+    await b.flush();
+    await a.flush();
+    await applied(2 + 4 + 2 + 1);
+    assert.equal(valueOf(reducer.tick(pastMatchWindow()).points, 'tcp_bytes', { source_node: 'node-a', dest_node: 'node-b' }), 5);
     await a.close();
     await b.close();
   });

@@ -10,6 +10,7 @@ import type { FlowTable } from '../flows/flow-table.js';
 import type { SeriesPoint } from '../outputs/report.js';
 import type { SocketEnd, UdpPeer } from '../state/entities.js';
 import type { NodeState } from '../state/node-state.js';
+import type { StateObserver } from '../state/registry.js';
 import { type EndpointInfo, type Level, endpointValues, workloadOf } from './levels.js';
 import { type FlowSeries, SeriesStore } from './series.js';
 
@@ -22,10 +23,13 @@ export interface AggregatorOptions {
   udpIdleIntervals: number;
 }
 
-export class Aggregator {
+export class Aggregator implements StateObserver {
   readonly series: SeriesStore;
-  /** Bumped when processes or containers change, so that flows resolve their labels again. */
+  /** Bumped when processes, containers or node addresses change, so that flows resolve their labels again. */
   private metadataEpoch = 0;
+  /** Series by endpoint pair (see resolve), valid while pairsEpoch is the metadata epoch. */
+  private readonly pairs = new Map<string, FlowSeries[]>();
+  private pairsEpoch = 0;
 
   constructor(
     private readonly flows: FlowTable,
@@ -39,6 +43,11 @@ export class Aggregator {
 
   metadataChanged(): void {
     this.metadataEpoch++;
+  }
+
+  /** A connection whose two ends closed: its last deltas go into this interval's series now. */
+  connectionEnded(flow: TcpFlow): void {
+    this.collectTcp(flow, Number.NEGATIVE_INFINITY);
   }
 
   /** Appends this interval's points for every flow series to `out`; flows younger than matchWindowMs with one end wait. */
@@ -60,7 +69,7 @@ export class Aggregator {
     const s2cSegments = s ? s.segmentsSent : c!.segmentsReceived;
     const open = flow.open;
     const busy = open || c2sBytes + s2cBytes + flow.newConnections + flow.resets + flow.synTimeouts > 0;
-    const series = this.resolve(flow, () => (c ? this.endInfo(c) : this.addressInfo(flow.clientSide.addr)), () => (s ? this.endInfo(s) : this.addressInfo(flow.serverSide.addr)));
+    const series = this.resolve(flow, c, flow.clientSide.addr, s, flow.serverSide.addr);
     for (let i = 0; i < series.length; i += 2) {
       const cs = series[i]!;
       const sc = series[i + 1]!;
@@ -101,7 +110,7 @@ export class Aggregator {
       return;
     }
     flow.idleIntervals = 0;
-    const series = this.resolve(flow, () => (a ? this.endInfo(a.socket) : this.addressInfo(flow.sideA.addr)), () => (b ? this.endInfo(b.socket) : this.addressInfo(flow.sideB.addr)));
+    const series = this.resolve(flow, a?.socket, flow.sideA.addr, b?.socket, flow.sideB.addr);
     for (let i = 0; i < series.length; i += 2) {
       const ab = series[i]!;
       const ba = series[i + 1]!;
@@ -116,18 +125,31 @@ export class Aggregator {
     b?.resetDeltas();
   }
 
-  /** The flow's series, two per level (forward, backward), resolved again when labels may have changed. */
-  private resolve(flow: TcpFlow | UdpFlow, first: () => EndpointInfo, second: () => EndpointInfo): FlowSeries[] {
+  /**
+   * The flow's series, two per level (forward, backward), resolved again when labels may have
+   * changed. An end is a reported socket, or else the peer's address.
+   */
+  private resolve(flow: TcpFlow | UdpFlow, x: SocketEnd | undefined, xAddr: string, y: SocketEnd | undefined, yAddr: string): FlowSeries[] {
     const cache = flow.series;
-    const entries = cache.entries as FlowSeries[];
-    if (cache.epoch === this.metadataEpoch && !entries.some((s) => s.evicted)) return entries;
-    const x = first();
-    const y = second();
-    const out: FlowSeries[] = [];
-    for (const level of this.options.levels) {
-      const xv = endpointValues(level, x);
-      const yv = endpointValues(level, y);
-      out.push(this.series.get(level, xv, yv), this.series.get(level, yv, xv));
+    if (cache.epoch === this.metadataEpoch && !hasEvicted(cache.entries as FlowSeries[])) return cache.entries as FlowSeries[];
+    // Flows between the same two endpoints (process and process, or process and address) share
+    // their series: under connection churn, each new connection is one lookup here.
+    if (this.pairsEpoch !== this.metadataEpoch || this.pairs.size >= this.options.maxSeries) {
+      this.pairs.clear();
+      this.pairsEpoch = this.metadataEpoch;
+    }
+    const pairKey = `${endpointKey(x, xAddr)}\u0002${endpointKey(y, yAddr)}`;
+    let out = this.pairs.get(pairKey);
+    if (!out || hasEvicted(out)) {
+      const xi = x ? this.endInfo(x) : this.addressInfo(xAddr);
+      const yi = y ? this.endInfo(y) : this.addressInfo(yAddr);
+      out = [];
+      for (const level of this.options.levels) {
+        const xv = endpointValues(level, xi);
+        const yv = endpointValues(level, yi);
+        out.push(this.series.get(level, xv, yv), this.series.get(level, yv, xv));
+      }
+      this.pairs.set(pairKey, out);
     }
     cache.entries = out;
     cache.epoch = this.metadataEpoch;
@@ -158,4 +180,14 @@ export class Aggregator {
     this.flows.detachUdp(peer);
     peer.socket.udpPeers?.delete(`${peer.remoteAddr}|${peer.remotePort}`);
   }
+}
+
+/** What an end's labels depend on: its node and process, or (no collector reported it) its address. */
+function endpointKey(end: SocketEnd | undefined, addr: string): string {
+  return end ? `${end.node.nodeId}\u0000${end.pid}` : `\u0001${addr}`;
+}
+
+function hasEvicted(series: readonly FlowSeries[]): boolean {
+  for (const s of series) if (s.evicted) return true;
+  return false;
 }

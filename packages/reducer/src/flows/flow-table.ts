@@ -42,8 +42,10 @@ export class FlowTable {
         this.duplicateEnds++;
         return undefined;
       }
-      // The same four-tuple again before the last interval ended: a new connection. What the
-      // closed end did is not yet counted; the new end carries it.
+      // The same four-tuple again while the closed end waits for its peer: a new connection.
+      // What the closed end did is not counted yet; the new end carries it. (A peer of the old
+      // connection that still arrives pairs with the new one: the four-tuple cannot tell them
+      // apart. Reuse that quick takes TIME_WAIT reuse and more than the reporting skew.)
       end.absorbDeltas(current);
       current.flow = undefined;
     }

@@ -3,6 +3,7 @@
 // not reported again between snapshotBegin and snapshotEnd is gone.
 
 import { CloseCause, EntityFlags, type MessageName, type MessageOf, SocketProtocol } from '@ebpf-net/protocol';
+import type { TcpFlow } from '../flows/flow.js';
 import type { FlowTable } from '../flows/flow-table.js';
 import { BoundedMap, type DropCounts } from './bounded-map.js';
 import { type ContainerInfo, type ProcessInfo, SocketEnd, UdpPeer } from './entities.js';
@@ -32,6 +33,8 @@ export interface NodeContext {
   readonly drops: DropCounts;
   /** Labels derived from processes and containers may have changed. */
   metadataChanged(): void;
+  /** Both ends of this flow are closed. */
+  connectionEnded(flow: TcpFlow): void;
   /** A local address of this node, learned from its sockets (names peers seen only from the other side). */
   learnAddress(addr: string, node: NodeState): void;
 }
@@ -48,7 +51,7 @@ export class NodeState {
   connected = false;
   disconnectedAtMs = 0;
   /** Sockets closed or swept this interval; removed once the aggregator has taken their last deltas. */
-  private retired: SocketEnd[] = [];
+  private readonly retired = new Set<SocketEnd>();
   private exited: number[] = [];
   private generation = 0;
 
@@ -162,7 +165,8 @@ export class NodeState {
       if (m.cause === CloseCause.SYN_TIMEOUT) flow.synTimeouts++;
       else flow.resets++;
     }
-    this.retired.push(end);
+    this.retired.add(end);
+    if (flow?.client?.closed && flow.server?.closed) this.ctx.connectionEnded(flow);
   }
 
   udpStats(m: Msg<'udpStats'>): void {
@@ -202,7 +206,7 @@ export class NodeState {
     for (const end of this.sockets.values()) {
       if (end.seen < this.generation && !end.closed) {
         end.closed = true;
-        this.retired.push(end);
+        this.retired.add(end);
       }
     }
     for (const [pid, p] of this.processes.entries()) if (p.seen < this.generation) this.processes.delete(pid);
@@ -215,12 +219,7 @@ export class NodeState {
    * whose flow is held back for its other end (they still carry their deltas).
    */
   endInterval(): void {
-    const held: SocketEnd[] = [];
-    for (const end of this.retired) {
-      if (isAwaitingPeer(end)) held.push(end);
-      else this.forgetSocket(end);
-    }
-    this.retired = held;
+    for (const end of this.retired) if (!isAwaitingPeer(end)) this.forgetEnded(end);
     if (this.exited.length > 0) {
       for (const pid of this.exited) this.processes.delete(pid);
       this.exited = [];
@@ -234,9 +233,15 @@ export class NodeState {
     this.sockets.clear();
     this.processes.clear();
     this.containers.clear();
-    this.retired = [];
+    this.retired.clear();
     this.exited = [];
     this.ctx.metadataChanged();
+  }
+
+  /** A closed socket whose last deltas were taken. */
+  forgetEnded(end: SocketEnd): void {
+    this.retired.delete(end);
+    this.forgetSocket(end);
   }
 
   private forgetSocket(end: SocketEnd): void {

@@ -4,7 +4,7 @@
 // collector is gone is kept for a grace period, then forgotten.
 
 import type { FlowTable } from '../flows/flow-table.js';
-import { isLoopback } from '../flows/flow.js';
+import { type TcpFlow, isLoopback } from '../flows/flow.js';
 import { BoundedMap, type DropCounts } from './bounded-map.js';
 import { type NodeContext, type NodeIdentity, type NodeLimits, NodeState } from './node-state.js';
 
@@ -18,6 +18,14 @@ export interface RegistryLimits extends NodeLimits {
   addresses: number;
 }
 
+/** What the aggregation hears from the nodes' state. */
+export interface StateObserver {
+  /** Labels derived from processes and containers may have changed. */
+  metadataChanged(): void;
+  /** Both ends of a TCP connection closed: take its last deltas now, before its ends are forgotten. */
+  connectionEnded(flow: TcpFlow): void;
+}
+
 export class NodeRegistry implements NodeContext {
   readonly nodes: BoundedMap<string, NodeState>;
   private readonly addresses: BoundedMap<string, NodeState>;
@@ -27,19 +35,31 @@ export class NodeRegistry implements NodeContext {
     readonly flows: FlowTable,
     readonly drops: DropCounts,
     private readonly limits: RegistryLimits,
-    private readonly onMetadataChanged: () => void,
+    private readonly observer: StateObserver,
   ) {
     this.nodes = new BoundedMap('nodes', limits.nodes, drops);
     this.addresses = new BoundedMap('addresses', limits.addresses, drops);
   }
 
   metadataChanged(): void {
-    this.onMetadataChanged();
+    this.observer.metadataChanged();
+  }
+
+  /**
+   * Counted and forgotten at once rather than at the end of the interval: under connection churn
+   * the ends of a whole interval's connections would otherwise stay in memory.
+   */
+  connectionEnded(flow: TcpFlow): void {
+    const { client, server } = flow;
+    this.observer.connectionEnded(flow);
+    client?.node.forgetEnded(client);
+    server?.node.forgetEnded(server);
   }
 
   learnAddress(addr: string, node: NodeState): void {
     if (addr === '0.0.0.0' || addr === '::' || isLoopback(addr) || this.addresses.get(addr) === node) return;
     this.addresses.set(addr, node);
+    this.metadataChanged(); // peers seen only by this address are named by the node now
   }
 
   nodeOfAddress(addr: string): NodeState | undefined {
