@@ -213,11 +213,13 @@ static __always_inline void v4_mapped(__u8 *dst, __u32 be_addr)
 	d[3] = be_addr;
 }
 
-/* Local and remote address/port of a socket, from struct sock. */
+/* Local and remote address/port of a socket, from struct sock. The local port
+ * is inet_sport, as the kernel's own tracepoints take it: skc_num is already 0
+ * when inet_sock_set_state reports a move to CLOSE (the port is released first). */
 static __always_inline void sk_read_addrs(const struct sock *sk, __u16 family,
 					  struct ebpf_net_sock_info *i)
 {
-	i->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	i->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 	i->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == AF_INET) {
 		v4_mapped(i->saddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));

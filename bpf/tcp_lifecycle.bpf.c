@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * TCP socket lifecycle, from stable tracepoints only:
+ * TCP socket lifecycle, from stable tracepoints only (as raw tracepoints: the
+ * arguments as the kernel passes them, no record filled):
  *   sock:inet_sock_set_state  connect / accept / established / listen / close
  *   tcp:tcp_receive_reset     marks the entry (cause: refused / reset received)
  *   tcp:tcp_send_reset        marks the entry (cause: reset sent)
@@ -24,32 +25,24 @@
  */
 #include "common.bpf.h"
 
-/* Address/ports/family of the tracepoint record into an entry. */
-static __always_inline void addrs_from_ctx(const struct trace_event_raw_inet_sock_set_state *ctx,
-					   struct ebpf_net_sock_info *i)
-{
-	i->family = ctx->family;
-	i->sport = ctx->sport;
-	i->dport = ctx->dport;
-	/* The arrays are copied with bpf_core_read: the verifier refuses a
-	 * load through a ctx pointer moved by a computed offset */
-	if (ctx->family == AF_INET) {
-		__u32 s = 0, d = 0;
+/* One call of inet_sock_set_state: the raw tracepoint's arguments. */
+struct transition {
+	const struct sock *sk;
+	__u64 skp;
+	int oldstate;
+	int newstate;
+};
 
-		bpf_core_read(&s, 4, &ctx->saddr);
-		bpf_core_read(&d, 4, &ctx->daddr);
-		v4_mapped(i->saddr, s);
-		v4_mapped(i->daddr, d);
-	} else {
-		bpf_core_read(i->saddr, 16, &ctx->saddr_v6);
-		bpf_core_read(i->daddr, 16, &ctx->daddr_v6);
-	}
+/* Family, addresses and ports of the socket into an entry. */
+static __always_inline void addrs_from_sk(const struct sock *sk, struct ebpf_net_sock_info *i)
+{
+	i->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	sk_read_addrs(sk, i->family, i);
 }
 
 /* A fresh TCP entry on the stack. */
 static __always_inline void tcp_info_init(struct ebpf_net_sock_info *i,
-					  const struct trace_event_raw_inet_sock_set_state *ctx,
-					  __u32 netns, __u64 now)
+					  const struct transition *t, __u32 netns, __u64 now)
 {
 	__builtin_memset(i, 0, sizeof(*i));
 	i->socket_id = next_socket_id();
@@ -57,14 +50,15 @@ static __always_inline void tcp_info_init(struct ebpf_net_sock_info *i,
 	i->last_update_ns = now;
 	i->netns = netns;
 	i->protocol = IPPROTO_TCP;
-	i->state = ctx->newstate;
-	addrs_from_ctx(ctx, i);
+	i->state = t->newstate;
+	addrs_from_sk(t->sk, i);
 }
 
 /* CLOSE -> SYN_SENT: connect() started, in the caller's context. */
-static __always_inline void on_connect(const struct trace_event_raw_inet_sock_set_state *ctx,
-				       const struct sock *sk, __u64 skp)
+static __always_inline void on_connect(const struct transition *t)
 {
+	const struct sock *sk = t->sk;
+	__u64 skp = t->skp;
 	struct ebpf_net_sock_info info, *old;
 	bool raced;
 	__u32 netns;
@@ -82,16 +76,17 @@ static __always_inline void on_connect(const struct trace_event_raw_inet_sock_se
 
 	/* New entry: client, pid of the caller (sport is often still 0 here:
 	 * the kernel picks the ephemeral port after this transition) */
-	tcp_info_init(&info, ctx, netns, bpf_ktime_get_ns());
+	tcp_info_init(&info, t, netns, bpf_ktime_get_ns());
 	info.pid = current_tgid();
 	info.role = EBPF_NET_ROLE_CLIENT;
 	sock_entry_insert(skp, &info, &raced);
 }
 
 /* SYN_SENT -> ESTABLISHED: the client's handshake completed (softirq). */
-static __always_inline void on_client_established(const struct trace_event_raw_inet_sock_set_state *ctx,
-						  const struct sock *sk, __u64 skp)
+static __always_inline void on_client_established(const struct transition *t)
 {
+	const struct sock *sk = t->sk;
+	__u64 skp = t->skp;
 	struct ebpf_net_sock_info info, *e;
 	bool raced;
 	__u32 netns;
@@ -99,7 +94,7 @@ static __always_inline void on_client_established(const struct trace_event_raw_i
 	/* Known entry: complete its 4-tuple (the local port is known now) */
 	e = bpf_map_lookup_elem(&sock_stats, &skp);
 	if (e) {
-		addrs_from_ctx(ctx, e);
+		addrs_from_sk(sk, e);
 		e->state = TCP_ESTABLISHED;
 		e->last_update_ns = bpf_ktime_get_ns();
 		__sync_fetch_and_or(&e->flags, EBPF_NET_F_ESTABLISHED);
@@ -111,7 +106,7 @@ static __always_inline void on_client_established(const struct trace_event_raw_i
 	netns = sk_netns(sk);
 	if (!netns_ok(netns))
 		return;
-	tcp_info_init(&info, ctx, netns, bpf_ktime_get_ns());
+	tcp_info_init(&info, t, netns, bpf_ktime_get_ns());
 	info.role = EBPF_NET_ROLE_CLIENT;
 	info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PID_TENTATIVE;
 	if (sock_entry_insert(skp, &info, &raced) && !raced)
@@ -119,9 +114,10 @@ static __always_inline void on_client_established(const struct trace_event_raw_i
 }
 
 /* SYN_RECV -> ESTABLISHED: a server-side child socket (softirq, pid unknown). */
-static __always_inline void on_server_established(const struct trace_event_raw_inet_sock_set_state *ctx,
-						  const struct sock *sk, __u64 skp)
+static __always_inline void on_server_established(const struct transition *t)
 {
+	const struct sock *sk = t->sk;
+	__u64 skp = t->skp;
 	struct ebpf_net_sock_info info, *e;
 	struct ebpf_net_listener *l;
 	bool raced;
@@ -132,7 +128,7 @@ static __always_inline void on_server_established(const struct trace_event_raw_i
 	/* Already known (TCP Fast Open: data flowed in SYN_RECV): it is a server */
 	e = bpf_map_lookup_elem(&sock_stats, &skp);
 	if (e) {
-		addrs_from_ctx(ctx, e);
+		addrs_from_sk(sk, e);
 		e->role = EBPF_NET_ROLE_SERVER;
 		e->state = TCP_ESTABLISHED;
 		__sync_fetch_and_or(&e->flags, EBPF_NET_F_ESTABLISHED);
@@ -143,10 +139,10 @@ static __always_inline void on_server_established(const struct trace_event_raw_i
 
 	/* pid: the process that called listen() on this (netns, port); the
 	 * first send/recv confirms or corrects it (EBPF_NET_EV_SOCK_PID) */
-	tcp_info_init(&info, ctx, netns, bpf_ktime_get_ns());
+	tcp_info_init(&info, t, netns, bpf_ktime_get_ns());
 	info.role = EBPF_NET_ROLE_SERVER;
 	info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PID_TENTATIVE;
-	l = listener_lookup(netns, ctx->sport);
+	l = listener_lookup(netns, info.sport);
 	if (l)
 		info.pid = l->pid;
 	if (sock_entry_insert(skp, &info, &raced) && !raced)
@@ -154,9 +150,10 @@ static __always_inline void on_server_established(const struct trace_event_raw_i
 }
 
 /* -> LISTEN: remember who listens on (netns, port); emit a listen event. */
-static __always_inline void on_listen(const struct trace_event_raw_inet_sock_set_state *ctx,
-				      const struct sock *sk, __u64 skp)
+static __always_inline void on_listen(const struct transition *t)
 {
+	const struct sock *sk = t->sk;
+	__u64 skp = t->skp;
 	struct ebpf_net_listener_key k = {};
 	struct ebpf_net_listener v = {};
 	struct ebpf_net_sock_info info;
@@ -167,58 +164,58 @@ static __always_inline void on_listen(const struct trace_event_raw_inet_sock_set
 	if (!netns_ok(netns))
 		return;
 
-	/* Owner of the port (listen() runs in the caller's context) */
-	k.netns = netns;
-	k.port = ctx->sport;
-	v.sk = skp;
-	v.pid = current_tgid();
-	err = bpf_map_update_elem(&listeners, &k, &v, BPF_ANY);
-	count_update_err(err, EBPF_NET_LOSS_SOCKET_MAP);
-
 	/* Listen event: not a tracked socket (socket_id 0) */
 	__builtin_memset(&info, 0, sizeof(info));
-	info.pid = v.pid;
+	info.pid = current_tgid();
 	info.netns = netns;
 	info.protocol = IPPROTO_TCP;
 	info.role = EBPF_NET_ROLE_LISTENER;
 	info.state = TCP_LISTEN;
 	info.start_ns = bpf_ktime_get_ns();
-	addrs_from_ctx(ctx, &info);
-	emit_sock_event(EBPF_NET_EV_TCP_LISTEN, ctx->oldstate, ctx->newstate, 0, skp, &info);
+	addrs_from_sk(sk, &info);
+
+	/* Owner of the port (listen() runs in the caller's context) */
+	k.netns = netns;
+	k.port = info.sport;
+	v.sk = skp;
+	v.pid = info.pid;
+	err = bpf_map_update_elem(&listeners, &k, &v, BPF_ANY);
+	count_update_err(err, EBPF_NET_LOSS_SOCKET_MAP);
+	emit_sock_event(EBPF_NET_EV_TCP_LISTEN, t->oldstate, t->newstate, 0, skp, &info);
 }
 
 /* LISTEN -> CLOSE: forget the port owner if it is this socket; emit. */
-static __always_inline void on_listen_close(const struct trace_event_raw_inet_sock_set_state *ctx,
-					    const struct sock *sk, __u64 skp)
+static __always_inline void on_listen_close(const struct transition *t)
 {
+	const struct sock *sk = t->sk;
+	__u64 skp = t->skp;
 	struct ebpf_net_listener_key k = {};
 	struct ebpf_net_sock_info info;
 	struct ebpf_net_listener *l;
-	__u32 netns, pid;
+	__u32 netns;
 
 	netns = sk_netns(sk);
 	if (!netns_ok(netns))
 		return;
 
-	/* Delete the owner entry only if it is ours (SO_REUSEPORT siblings) */
-	pid = current_tgid();
-	k.netns = netns;
-	k.port = ctx->sport;
-	l = bpf_map_lookup_elem(&listeners, &k);
-	if (l && l->sk == skp) {
-		pid = l->pid;
-		bpf_map_delete_elem(&listeners, &k);
-	}
-
 	__builtin_memset(&info, 0, sizeof(info));
-	info.pid = pid;
+	info.pid = current_tgid();
 	info.netns = netns;
 	info.protocol = IPPROTO_TCP;
 	info.role = EBPF_NET_ROLE_LISTENER;
 	info.state = TCP_CLOSE;
 	info.close_ns = bpf_ktime_get_ns();
-	addrs_from_ctx(ctx, &info);
-	emit_sock_event(EBPF_NET_EV_TCP_LISTEN_CLOSE, ctx->oldstate, ctx->newstate, 0, skp, &info);
+	addrs_from_sk(sk, &info);
+
+	/* Delete the owner entry only if it is ours (SO_REUSEPORT siblings) */
+	k.netns = netns;
+	k.port = info.sport;
+	l = bpf_map_lookup_elem(&listeners, &k);
+	if (l && l->sk == skp) {
+		info.pid = l->pid;
+		bpf_map_delete_elem(&listeners, &k);
+	}
+	emit_sock_event(EBPF_NET_EV_TCP_LISTEN_CLOSE, t->oldstate, t->newstate, 0, skp, &info);
 }
 
 /* Connection states: a socket in one of these carried a connection. */
@@ -238,9 +235,10 @@ static __always_inline bool was_connection(int state)
 }
 
 /* X -> CLOSE (X != LISTEN). */
-static __always_inline void on_close(const struct trace_event_raw_inet_sock_set_state *ctx,
-				     const struct sock *sk, __u64 skp)
+static __always_inline void on_close(const struct transition *t)
 {
+	const struct sock *sk = t->sk;
+	__u64 skp = t->skp;
 	struct ebpf_net_sock_info info, *e;
 	__u32 netns;
 
@@ -248,10 +246,10 @@ static __always_inline void on_close(const struct trace_event_raw_inet_sock_set_
 	if (e) {
 		/* Record the close; the full 4-tuple is known now even for a
 		 * connect that never completed */
-		addrs_from_ctx(ctx, e);
+		addrs_from_sk(sk, e);
 		e->close_ns = bpf_ktime_get_ns();
 		e->last_update_ns = e->close_ns;
-		e->close_old_state = ctx->oldstate;
+		e->close_old_state = t->oldstate;
 		e->sk_err = BPF_CORE_READ(sk, sk_err);
 		e->state = TCP_CLOSE;
 		__sync_fetch_and_or(&e->flags, EBPF_NET_F_CLOSED);
@@ -264,7 +262,7 @@ static __always_inline void on_close(const struct trace_event_raw_inet_sock_set_
 
 	/* Untracked connection (existed before us, or the map was full): still
 	 * report the close with its 4-tuple, socket_id 0 */
-	if (!was_connection(ctx->oldstate))
+	if (!was_connection(t->oldstate))
 		return;
 	netns = sk_netns(sk);
 	if (!netns_ok(netns))
@@ -273,54 +271,59 @@ static __always_inline void on_close(const struct trace_event_raw_inet_sock_set_
 	info.netns = netns;
 	info.protocol = IPPROTO_TCP;
 	info.state = TCP_CLOSE;
-	info.close_old_state = ctx->oldstate;
+	info.close_old_state = t->oldstate;
 	info.close_ns = bpf_ktime_get_ns();
 	info.sk_err = BPF_CORE_READ(sk, sk_err);
-	if (ctx->oldstate != TCP_SYN_SENT)
+	if (t->oldstate != TCP_SYN_SENT)
 		info.flags = EBPF_NET_F_ESTABLISHED;
 	info.flags |= EBPF_NET_F_CLOSED;
-	addrs_from_ctx(ctx, &info);
+	addrs_from_sk(sk, &info);
 	/* No counters: without an entry there is no baseline to count from */
 	info.cause = tcp_close_cause(&info);
-	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, ctx->oldstate, ctx->newstate, info.cause, skp, &info);
+	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, t->oldstate, t->newstate, info.cause, skp, &info);
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
+/* Raw tracepoint arguments: TP_PROTO(const struct sock *sk, const int oldstate, const int newstate).
+ * A raw tracepoint, not the classic one: the classic one fills a record
+ * (addresses of both families, ports, states) on each of the ten transitions
+ * of a short connection, though four of them are not followed here. */
+SEC("raw_tp/inet_sock_set_state")
+int tcp_state(struct bpf_raw_tracepoint_args *ctx)
 {
-	const struct sock *sk = ctx->skaddr;
-	__u64 skp = (__u64)ctx->skaddr;
-	int oldstate = ctx->oldstate;
-	int newstate = ctx->newstate;
+	const struct sock *sk = (const struct sock *)ctx->args[0];
+	int oldstate = (int)ctx->args[1];
+	int newstate = (int)ctx->args[2];
+	struct transition t = { .sk = sk, .skp = (__u64)sk, .oldstate = oldstate, .newstate = newstate };
 
 	/* TCP only (the tracepoint also fires for SCTP, MPTCP) */
-	if (ctx->protocol != IPPROTO_TCP)
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 
 	/* Dispatch on the transition */
 	if (newstate == TCP_SYN_SENT) {
-		on_connect(ctx, sk, skp);
+		on_connect(&t);
 	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
-		on_client_established(ctx, sk, skp);
+		on_client_established(&t);
 	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
-		on_server_established(ctx, sk, skp);
+		on_server_established(&t);
 	} else if (newstate == TCP_LISTEN) {
-		on_listen(ctx, sk, skp);
+		on_listen(&t);
 	} else if (newstate == TCP_CLOSE && oldstate == TCP_LISTEN) {
-		on_listen_close(ctx, sk, skp);
+		on_listen_close(&t);
 	} else if (newstate == TCP_CLOSE) {
-		on_close(ctx, sk, skp);
+		on_close(&t);
 	}
 	/* Any other move (FIN_WAIT1, CLOSE_WAIT, ...) is not followed: nothing
 	 * reads it, and it is 4 of the 10 transitions of a short connection */
 	return 0;
 }
 
-/* The peer sent a reset (also called by the kernel to abort on data). */
-SEC("tracepoint/tcp/tcp_receive_reset")
-int tcp_rst_rx(struct trace_event_raw_tcp_event_sk *ctx)
+/* The peer sent a reset (also called by the kernel to abort on data).
+ * Raw tracepoint arguments: TP_PROTO(const struct sock *sk) */
+SEC("raw_tp/tcp_receive_reset")
+int tcp_rst_rx(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u64 skp = (__u64)ctx->skaddr;
+	__u64 skp = ctx->args[0];
 	struct ebpf_net_sock_info *e;
 
 	e = bpf_map_lookup_elem(&sock_stats, &skp);
@@ -331,11 +334,12 @@ int tcp_rst_rx(struct trace_event_raw_tcp_event_sk *ctx)
 	return 0;
 }
 
-/* This end sent a reset (skaddr is NULL for a reset with no socket). */
-SEC("tracepoint/tcp/tcp_send_reset")
-int tcp_rst_tx(struct trace_event_raw_tcp_send_reset *ctx)
+/* This end sent a reset (sk is NULL for a reset with no socket).
+ * Raw tracepoint arguments: TP_PROTO(const struct sock *sk, const struct sk_buff *skb, ...) */
+SEC("raw_tp/tcp_send_reset")
+int tcp_rst_tx(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u64 skp = (__u64)ctx->skaddr;
+	__u64 skp = ctx->args[0];
 	struct ebpf_net_sock_info *e;
 
 	if (!skp)
@@ -348,17 +352,17 @@ int tcp_rst_tx(struct trace_event_raw_tcp_send_reset *ctx)
 	return 0;
 }
 
-/* The socket is being freed: emit its close event and delete it. */
-SEC("tracepoint/tcp/tcp_destroy_sock")
-int tcp_destroy(struct trace_event_raw_tcp_event_sk *ctx)
+/* The socket is being freed: emit its close event and delete it.
+ * Raw tracepoint arguments: TP_PROTO(struct sock *sk) */
+SEC("raw_tp/tcp_destroy_sock")
+int tcp_destroy(struct bpf_raw_tracepoint_args *ctx)
 {
-	const struct sock *sk = ctx->skaddr;
-	__u64 skp = (__u64)ctx->skaddr;
+	__u64 skp = ctx->args[0];
 	struct ebpf_net_sock_info *e;
 
 	e = bpf_map_lookup_elem(&sock_stats, &skp);
 	if (!e)
 		return 0;
-	tcp_entry_finalize(skp, sk, e);
+	tcp_entry_finalize(skp, (const struct sock *)skp, e);
 	return 0;
 }
