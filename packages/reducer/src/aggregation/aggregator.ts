@@ -69,7 +69,7 @@ export class Aggregator implements StateObserver {
     const s2cSegments = s ? s.segmentsSent : c!.segmentsReceived;
     const open = flow.open;
     const busy = open || c2sBytes + s2cBytes + flow.newConnections + flow.resets + flow.synTimeouts > 0;
-    const series = this.resolve(flow, c, flow.clientSide.addr, s, flow.serverSide.addr);
+    const series = this.resolve(flow, c, flow.clientAddr, s, flow.serverAddr);
     for (let i = 0; i < series.length; i += 2) {
       const cs = series[i]!;
       const sc = series[i + 1]!;

@@ -26,14 +26,14 @@ export class FlowTable {
   attachTcp(end: SocketEnd): TcpFlow | undefined {
     if (end.flow) return end.flow;
     const isClient = roleOf(end) === SocketRole.CLIENT;
-    const local = { addr: end.localAddr, port: end.localPort };
-    const remote = { addr: end.remoteAddr, port: end.remotePort };
-    const client = isClient ? local : remote;
-    const server = isClient ? remote : local;
-    const key = `${flowScope(end.node, client.addr, server.addr)}${client.addr}|${client.port}|${server.addr}|${server.port}`;
+    const clientAddr = isClient ? end.localAddr : end.remoteAddr;
+    const serverAddr = isClient ? end.remoteAddr : end.localAddr;
+    const clientPort = isClient ? end.localPort : end.remotePort;
+    const serverPort = isClient ? end.remotePort : end.localPort;
+    const key = `${flowScope(end.node, clientAddr, serverAddr)}${clientAddr}|${clientPort}|${serverAddr}|${serverPort}`;
     let flow = this.tcp.get(key);
     if (!flow) {
-      flow = new TcpFlow(key, client, server, Date.now());
+      flow = new TcpFlow(key, clientAddr, serverAddr, Date.now());
       if (!this.tcp.set(key, flow)) return undefined;
     }
     const current = isClient ? flow.client : flow.server;

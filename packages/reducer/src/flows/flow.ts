@@ -27,8 +27,9 @@ export class TcpFlow {
 
   constructor(
     readonly key: string,
-    readonly clientSide: Address,
-    readonly serverSide: Address,
+    /** The addresses of the two sides (their ports are in the key). */
+    readonly clientAddr: string,
+    readonly serverAddr: string,
     /** When the reducer first saw an end of it. */
     readonly bornMs: number,
   ) {}
@@ -75,10 +76,12 @@ export class UdpFlow {
   ) {}
 }
 
+const NO_SERIES: readonly unknown[] = [];
+
 /** The aggregator's per-flow cache of resolved series; valid while `epoch` matches. */
 export class SeriesCache {
   epoch = -1;
-  entries: unknown[] = [];
+  entries: readonly unknown[] = NO_SERIES;
 
   /** An end joined or left the flow: its labels must be resolved again. */
   invalidate(): void {
