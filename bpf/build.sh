@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Build the ebpf-net BPF object: bpf/.output/ebpf_net.bpf.o
+# Build the ebpf-net BPF objects: bpf/.output/ebpf_net.bpf.o and ebpf_net.typed.bpf.o
 #
 # One .bpf.c per concern, each compiled on its own (CO-RE, vmlinux.h from the
 # running kernel's BTF), then linked into one object with `bpftool gen object`
-# (libbpf's static linker). The maps, knobs and the socket-id counter are
+# (libbpf's static linker). The socket concerns are compiled a second time with
+# EBPF_NET_TYPED (BTF-typed tracepoints, see common.bpf.h) into a second object
+# with the same programs and maps; the collector loads it where the kernel
+# allows tracing programs. The maps, knobs and the socket-id counter are
 # defined once in maps.bpf.c and declared `extern` elsewhere (common.bpf.h);
 # the linker resolves them, so every program shares the same maps.
 # DWARF is stripped at the end (BTF and BTF.ext stay: CO-RE needs them).
@@ -29,8 +32,10 @@ for arg in "$@"; do
 	esac
 done
 
-# Concerns, in link order. maps.bpf.c owns the shared definitions.
-SOURCES=(maps tcp_lifecycle socket_stats udp process)
+# Concerns, in link order. maps.bpf.c owns the shared definitions. TYPED ones
+# are also built typed.
+SOURCES=(maps tcp_lifecycle socket_stats refresh udp process)
+TYPED=(tcp_lifecycle socket_stats)
 
 # ---- tools -----------------------------------------------------------------------
 die() { echo "bpf/build.sh: $*" >&2; exit 1; }
@@ -48,25 +53,24 @@ if [[ ! -s "$OUT/vmlinux.h" ]]; then
 fi
 
 # A failed build must not leave an older object behind.
-rm -f "$OUT/ebpf_net.bpf.o"
+rm -f "$OUT/ebpf_net.bpf.o" "$OUT/ebpf_net.typed.bpf.o"
 
 # ---- compile each concern ---------------------------------------------------------
 # -mcpu=v3: 32-bit atomics and atomic fetch-and-add with a result (socket ids).
 CFLAGS=(-target bpf -mcpu=v3 -g -O2 -Wall -Wno-unused-function
 	-D__TARGET_ARCH_x86 -I "$OUT" -I "$BPF_DIR")
-objs=()
+raw=()
+typed=()
 for s in "${SOURCES[@]}"; do
 	"$CLANG" "${CFLAGS[@]}" -c "$BPF_DIR/$s.bpf.c" -o "$OUT/$s.tmp.bpf.o"
-	objs+=("$OUT/$s.tmp.bpf.o")
+	raw+=("$OUT/$s.tmp.bpf.o")
+	if [[ " ${TYPED[*]} " == *" $s "* ]]; then
+		"$CLANG" "${CFLAGS[@]}" -DEBPF_NET_TYPED -c "$BPF_DIR/$s.bpf.c" -o "$OUT/$s.typed.tmp.bpf.o"
+		typed+=("$OUT/$s.typed.tmp.bpf.o")
+	else
+		typed+=("$OUT/$s.tmp.bpf.o")
+	fi
 done
-
-# ---- link into one object, sharing the maps ---------------------------------------------
-"$BPFTOOL" gen object "$OUT/ebpf_net.bpf.o.tmp" "${objs[@]}"
-
-# ---- strip DWARF (keeps .BTF / .BTF.ext) ---------------------------------------------------
-if command -v "$LLVM_STRIP" >/dev/null 2>&1; then
-	"$LLVM_STRIP" -g "$OUT/ebpf_net.bpf.o.tmp"
-fi
 
 # ---- check the knob layout user space relies on (.rodata offsets) ----------------------
 # Expected: name offset, all __u32.
@@ -76,7 +80,9 @@ trace_tcp 8
 trace_udp 12
 udp_per_remote 16
 close_at_destroy 20"
-actual="$("$BPFTOOL" btf dump file "$OUT/ebpf_net.bpf.o.tmp" format raw | awk '
+check_knobs() {
+	local actual
+	actual="$("$BPFTOOL" btf dump file "$1" format raw | awk '
 	/^\[[0-9]+\] VAR / { gsub(/\x27/, "", $3); var[substr($1, 2, length($1) - 2)] = $3 }
 	/^\[[0-9]+\] DATASEC \x27\.rodata\x27/ { inro = 1; next }
 	/^\[[0-9]+\] / { inro = 0 }
@@ -85,17 +91,30 @@ actual="$("$BPFTOOL" btf dump file "$OUT/ebpf_net.bpf.o.tmp" format raw | awk '
 		match($0, /offset=[0-9]+/); off = substr($0, RSTART + 7, RLENGTH - 7)
 		print var[id], off
 	}')"
-if [[ "$actual" != "$expected" ]]; then
-	echo "bpf/build.sh: .rodata knob layout changed; expected:" >&2
-	echo "$expected" >&2
-	echo "got:" >&2
-	echo "$actual" >&2
-	exit 1
-fi
+	if [[ "$actual" != "$expected" ]]; then
+		echo "bpf/build.sh: .rodata knob layout of $1 changed; expected:" >&2
+		echo "$expected" >&2
+		echo "got:" >&2
+		echo "$actual" >&2
+		exit 1
+	fi
+}
 
-mv "$OUT/ebpf_net.bpf.o.tmp" "$OUT/ebpf_net.bpf.o"
-rm -f "${objs[@]}"
-echo "bpf/build.sh: built $OUT/ebpf_net.bpf.o"
+# ---- link each object (sharing the maps), strip DWARF (keeps .BTF / .BTF.ext), check ------
+link() {
+	local out="$1"
+	shift
+	"$BPFTOOL" gen object "$out.tmp" "$@"
+	if command -v "$LLVM_STRIP" >/dev/null 2>&1; then
+		"$LLVM_STRIP" -g "$out.tmp"
+	fi
+	check_knobs "$out.tmp"
+	mv "$out.tmp" "$out"
+	echo "bpf/build.sh: built $out"
+}
+link "$OUT/ebpf_net.bpf.o" "${raw[@]}"
+link "$OUT/ebpf_net.typed.bpf.o" "${typed[@]}"
+rm -f "$OUT"/*.tmp.bpf.o
 
 # ---- optional: the libbpf test harness ------------------------------------------------------
 if [[ $WITH_PROBE == 1 ]]; then

@@ -4,7 +4,7 @@
  * by user space in batches.
  *
  * TCP is not counted per call: the kernel keeps its own counters in struct
- * tcp_sock (bytes, segments, retransmissions, srtt), and refresh_tcp copies
+ * tcp_sock (bytes, segments, retransmissions, srtt), and refresh_tcp (refresh.bpf.c) copies
  * them into every live TCP entry when user space runs it (BPF_PROG_TEST_RUN,
  * once per interval, just before the batch read); the close reads them once
  * more. So a TCP send or receive costs only what the per-call hooks cost to
@@ -17,7 +17,8 @@
  * UDP has no such counters, so its datagrams are counted on every call:
  *   sock:sock_send_length   every sendmsg on a socket (after the protocol ran)
  *   sock:sock_recv_length   every recvmsg on a socket
- * The two per-call hooks are raw tracepoints (no trace record filled first).
+ * The two per-call hooks are raw or BTF-typed tracepoints (HOOK in
+ * common.bpf.h): no trace record is filled first.
  *
  * Pre-existing TCP connections get their entry when the collector adopts them
  * at start-up: it takes a copy of the owner's descriptor (pidfd_getfd) and peeks
@@ -61,7 +62,7 @@ sock_entry_create(struct sock *sk, __u64 skp, __u16 family, __u16 protocol)
 		return NULL;
 
 	/* TCP: only a live connection (a CLOSEd socket may still be read) */
-	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	state = KREAD(sk, __sk_common.skc_state);
 	if (protocol == IPPROTO_TCP && !tcp_live_state(state))
 		return NULL;
 
@@ -86,7 +87,7 @@ sock_entry_create(struct sock *sk, __u64 skp, __u16 family, __u16 protocol)
 	} else {
 		/* Remember cookie -> sk, for cgroup/sock_release (UDP close). The
 		 * cookie exists when cgroup/sock_create or a sock_addr hook ran. */
-		__u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+		__u64 cookie = KREAD(sk, __sk_common.skc_cookie.counter);
 
 		if (cookie)
 			bpf_map_update_elem(&udp_cookies, &cookie, &skp, BPF_ANY);
@@ -119,20 +120,20 @@ static __always_inline void udp_count_remote(struct sock *sk, __u16 family,
 
 	__builtin_memset(&key, 0, sizeof(key));
 	key.socket_id = e->socket_id;
-	if (stash && stash->cookie == BPF_CORE_READ(sk, __sk_common.skc_cookie.counter)) {
+	if (stash && stash->cookie == KREAD(sk, __sk_common.skc_cookie.counter)) {
 		/* Remote of this very datagram */
 		__builtin_memcpy(key.raddr, stash->addr, 16);
 		key.rport = stash->port;
 	} else {
 		/* Connected socket: the peer in the socket */
-		__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		__u16 dport = bpf_ntohs(KREAD(sk, __sk_common.skc_dport));
 
 		if (dport) {
 			key.rport = dport;
 			if (family == AF_INET)
-				v4_mapped(key.raddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+				v4_mapped(key.raddr, KREAD(sk, __sk_common.skc_daddr));
 			else
-				bpf_core_read(key.raddr, 16, &sk->__sk_common.skc_v6_daddr);
+				sk_read_v6(key.raddr, &sk->__sk_common.skc_v6_daddr);
 		}
 	}
 
@@ -195,7 +196,7 @@ static __always_inline int on_tcp_msg(struct sock *sk, __u64 skp, int ret)
 
 	adopter = control_word(EBPF_NET_CONTROL_ADOPTER);
 	if (adopter && *adopter && *adopter == current_tgid()) {
-		family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		family = KREAD(sk, __sk_common.skc_family);
 		if ((family == AF_INET || family == AF_INET6) && !bpf_map_lookup_elem(&sock_stats, &skp))
 			sock_entry_create(sk, skp, family, IPPROTO_TCP);
 		return 0;
@@ -221,12 +222,12 @@ static __always_inline int on_msg(struct sock *sk, int ret, int flags, bool send
 	/* The protocol first: one read sends TCP on its way and tells most other
 	 * calls to leave (AF_UNIX and netlink traffic fire these tracepoints too);
 	 * for UDP the family confirms it */
-	protocol = BPF_CORE_READ(sk, sk_protocol);
+	protocol = KREAD(sk, sk_protocol);
 	if (protocol == IPPROTO_TCP)
 		return trace_tcp ? on_tcp_msg(sk, skp, ret) : 0;
 	if (protocol != IPPROTO_UDP)
 		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = KREAD(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 
@@ -270,45 +271,14 @@ static __always_inline int on_msg(struct sock *sk, int ret, int flags, bool send
 	return 0;
 }
 
-/* Raw tracepoint arguments: TP_PROTO(struct sock *sk, int ret, int flags) */
-SEC("raw_tp/sock_send_length")
-int sock_send(struct bpf_raw_tracepoint_args *ctx)
+HOOK(sock_send_length)
+int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 {
-	return on_msg((struct sock *)ctx->args[0], (int)ctx->args[1], (int)ctx->args[2], true);
+	return on_msg(sk, ret, flags, true);
 }
 
-SEC("raw_tp/sock_recv_length")
-int sock_recv(struct bpf_raw_tracepoint_args *ctx)
+HOOK(sock_recv_length)
+int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 {
-	return on_msg((struct sock *)ctx->args[0], (int)ctx->args[1], (int)ctx->args[2], false);
-}
-
-/* One entry of sock_stats: a live TCP socket's counters from struct tcp_sock. */
-static long refresh_entry(struct bpf_map *map, __u64 *skp, struct ebpf_net_sock_info *e, __u64 *now)
-{
-	__u64 sent = e->bytes_sent, received = e->bytes_received;
-	__u32 segs = e->segs_out + e->segs_in;
-
-	/* Closed entries were read at CLOSE (and are read again at destroy) */
-	if (e->protocol != IPPROTO_TCP || (e->flags & EBPF_NET_F_CLOSED))
-		return 0;
-	tcp_read_counters((const struct sock *)*skp, e);
-	if (e->bytes_sent != sent || e->bytes_received != received || e->segs_out + e->segs_in != segs)
-		e->last_update_ns = *now;
-	return 0;
-}
-
-/*
- * Run by user space (BPF_PROG_TEST_RUN), never attached: every live TCP entry
- * takes the kernel's counters now. The sockets are alive: an entry is deleted at
- * tcp_destroy_sock, before the socket is freed, and TCP sockets are
- * SLAB_TYPESAFE_BY_RCU, so a socket freed during the walk is still a socket.
- */
-SEC("raw_tp")
-int refresh_tcp(void *ctx)
-{
-	__u64 now = bpf_ktime_get_ns();
-
-	bpf_for_each_map_elem(&sock_stats, refresh_entry, &now, 0);
-	return 0;
+	return on_msg(sk, ret, flags, false);
 }

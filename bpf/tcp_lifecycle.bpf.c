@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * TCP socket lifecycle, from stable tracepoints only (as raw tracepoints: the
- * arguments as the kernel passes them, no record filled):
+ * TCP socket lifecycle, from stable tracepoints only (raw or BTF-typed, see
+ * HOOK in common.bpf.h: the arguments as the kernel passes them, no record
+ * filled):
  *   sock:inet_sock_set_state  connect / accept / established / listen / close
  *   tcp:tcp_receive_reset     marks the entry (cause: refused / reset received)
  *   tcp:tcp_send_reset        marks the entry (cause: reset sent)
@@ -36,7 +37,7 @@ struct transition {
 /* Family, addresses and ports of the socket into an entry. */
 static __always_inline void addrs_from_sk(const struct sock *sk, struct ebpf_net_sock_info *i)
 {
-	i->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	i->family = KREAD(sk, __sk_common.skc_family);
 	sk_read_addrs(sk, i->family, i);
 }
 
@@ -250,7 +251,7 @@ static __always_inline void on_close(const struct transition *t)
 		e->close_ns = bpf_ktime_get_ns();
 		e->last_update_ns = e->close_ns;
 		e->close_old_state = t->oldstate;
-		e->sk_err = BPF_CORE_READ(sk, sk_err);
+		e->sk_err = KREAD(sk, sk_err);
 		e->state = TCP_CLOSE;
 		__sync_fetch_and_or(&e->flags, EBPF_NET_F_CLOSED);
 		/* Emit now only if configured so; else at tcp_destroy_sock. Either
@@ -273,7 +274,7 @@ static __always_inline void on_close(const struct transition *t)
 	info.state = TCP_CLOSE;
 	info.close_old_state = t->oldstate;
 	info.close_ns = bpf_ktime_get_ns();
-	info.sk_err = BPF_CORE_READ(sk, sk_err);
+	info.sk_err = KREAD(sk, sk_err);
 	if (t->oldstate != TCP_SYN_SENT)
 		info.flags = EBPF_NET_F_ESTABLISHED;
 	info.flags |= EBPF_NET_F_CLOSED;
@@ -283,20 +284,16 @@ static __always_inline void on_close(const struct transition *t)
 	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, t->oldstate, t->newstate, info.cause, skp, &info);
 }
 
-/* Raw tracepoint arguments: TP_PROTO(const struct sock *sk, const int oldstate, const int newstate).
- * A raw tracepoint, not the classic one: the classic one fills a record
- * (addresses of both families, ports, states) on each of the ten transitions
- * of a short connection, though four of them are not followed here. */
-SEC("raw_tp/inet_sock_set_state")
-int tcp_state(struct bpf_raw_tracepoint_args *ctx)
+/* The classic tracepoint would fill a record (addresses of both families,
+ * ports, states) on each of the ten transitions of a short connection, though
+ * four of them are not followed here. */
+HOOK(inet_sock_set_state)
+int BPF_PROG(tcp_state, const struct sock *sk, int oldstate, int newstate)
 {
-	const struct sock *sk = (const struct sock *)ctx->args[0];
-	int oldstate = (int)ctx->args[1];
-	int newstate = (int)ctx->args[2];
 	struct transition t = { .sk = sk, .skp = (__u64)sk, .oldstate = oldstate, .newstate = newstate };
 
 	/* TCP only (the tracepoint also fires for SCTP, MPTCP) */
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (KREAD(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 
 	/* Dispatch on the transition */
@@ -318,12 +315,11 @@ int tcp_state(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* The peer sent a reset (also called by the kernel to abort on data).
- * Raw tracepoint arguments: TP_PROTO(const struct sock *sk) */
-SEC("raw_tp/tcp_receive_reset")
-int tcp_rst_rx(struct bpf_raw_tracepoint_args *ctx)
+/* The peer sent a reset (also called by the kernel to abort on data). */
+HOOK(tcp_receive_reset)
+int BPF_PROG(tcp_rst_rx, const struct sock *sk)
 {
-	__u64 skp = ctx->args[0];
+	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info *e;
 
 	e = bpf_map_lookup_elem(&sock_stats, &skp);
@@ -334,12 +330,11 @@ int tcp_rst_rx(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* This end sent a reset (sk is NULL for a reset with no socket).
- * Raw tracepoint arguments: TP_PROTO(const struct sock *sk, const struct sk_buff *skb, ...) */
-SEC("raw_tp/tcp_send_reset")
-int tcp_rst_tx(struct bpf_raw_tracepoint_args *ctx)
+/* This end sent a reset (sk is NULL for a reset with no socket). */
+HOOK(tcp_send_reset)
+int BPF_PROG(tcp_rst_tx, const struct sock *sk)
 {
-	__u64 skp = ctx->args[0];
+	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info *e;
 
 	if (!skp)
@@ -352,17 +347,16 @@ int tcp_rst_tx(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* The socket is being freed: emit its close event and delete it.
- * Raw tracepoint arguments: TP_PROTO(struct sock *sk) */
-SEC("raw_tp/tcp_destroy_sock")
-int tcp_destroy(struct bpf_raw_tracepoint_args *ctx)
+/* The socket is being freed: emit its close event and delete it. */
+HOOK(tcp_destroy_sock)
+int BPF_PROG(tcp_destroy, const struct sock *sk)
 {
-	__u64 skp = ctx->args[0];
+	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info *e;
 
 	e = bpf_map_lookup_elem(&sock_stats, &skp);
 	if (!e)
 		return 0;
-	tcp_entry_finalize(skp, (const struct sock *)skp, e);
+	tcp_entry_finalize(skp, sk, e);
 	return 0;
 }

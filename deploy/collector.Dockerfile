@@ -58,6 +58,7 @@ RUN apt-get update \
 
 COPY --from=build /out /opt/ebpf-net/collector
 COPY --from=build /src/bpf/.output/ebpf_net.bpf.o /opt/ebpf-net/bpf/ebpf_net.bpf.o
+COPY --from=build /src/bpf/.output/ebpf_net.typed.bpf.o /opt/ebpf-net/bpf/ebpf_net.typed.bpf.o
 
 # EBPF_NET_BPF_OBJECT: the object's default path is relative to a source checkout, which the
 # image does not have. EBPF_NET_HOST_DIR: where the host's /proc, /sys/fs/cgroup and /etc are

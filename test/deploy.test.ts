@@ -344,6 +344,7 @@ describe('Dockerfiles', () => {
     has(build, /bash bpf\/build\.sh/, FILE);
     has(runtime, /apt-get install .*\blibbpf1\b/, FILE);
     has(runtime, /^COPY --from=build \/src\/bpf\/\.output\/ebpf_net\.bpf\.o \/opt\/ebpf-net\/bpf\/ebpf_net\.bpf\.o$/m, FILE);
+    has(runtime, /^COPY --from=build \/src\/bpf\/\.output\/ebpf_net\.typed\.bpf\.o \/opt\/ebpf-net\/bpf\/ebpf_net\.typed\.bpf\.o$/m, FILE);
     has(runtime, /EBPF_NET_BPF_OBJECT=\/opt\/ebpf-net\/bpf\/ebpf_net\.bpf\.o/, FILE);
     has(runtime, /EBPF_NET_HOST_DIR=\/hostfs/, FILE);
     has(runtime, /^USER root$/m, FILE);

@@ -70,12 +70,13 @@ export class Collector {
       udpRemoteEntries: this.config.maxSockets,
       netns,
       udp: this.config.udp,
+      hooks: this.config.hooks,
       drainIntervalMs: 0,
     });
     for (const r of this.probes.attachResults) {
       if (r.status !== 'attached') this.log.warn({ program: r.name, section: r.section, status: r.status, reason: r.reason }, `BPF program ${r.name} not attached: ${r.reason}`);
     }
-    this.log.info({ attached: this.probes.attachedProbes, netns: netns.length > 0 ? netns : 'all' }, 'BPF programs attached');
+    this.log.info({ attached: this.probes.attachedProbes, hooks: this.probes.hooks, netns: netns.length > 0 ? netns : 'all' }, 'BPF programs attached');
     if (!this.config.udp) this.log.info('UDP is off (--udp off): no program runs on a send or receive; accepted TCP connections are owned by the listening process');
     else if (!this.probes.perCallHooks) this.log.warn('the send/recv tracepoints are missing (Linux < 6.3): UDP is not watched, and accepted TCP connections are owned by the listening process');
 

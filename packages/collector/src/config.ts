@@ -20,6 +20,8 @@ export interface CollectorConfig {
   nodeName: string | undefined;
   /** Watch UDP; off: no program runs on a send or receive (see --udp). */
   udp: boolean;
+  /** Which build of the socket programs to load (see --hooks). */
+  hooks: HookChoice;
   logConsole: boolean;
   logFile: string | undefined;
   logLevel: LogLevel;
@@ -33,6 +35,7 @@ export interface CollectorFlags {
   netns?: string;
   nodeName?: string;
   udp?: string;
+  hooks?: string;
   logConsole?: boolean;
   logFile?: boolean;
   logLevel?: string;
@@ -46,6 +49,7 @@ export const DEFAULTS = {
   maxSockets: '65536',
   ringBytes: String(8 * 1024 * 1024),
   udp: 'on',
+  hooks: 'auto',
   logFilePath: '/var/log/ebpf_net.log',
   logLevel: 'info',
 } as const;
@@ -66,6 +70,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'EBPF_NET_UDP',
     defaultValue: DEFAULTS.udp,
   },
+  {
+    flags: '--hooks <kind>',
+    description:
+      'how the socket programs attach: typed (BTF-typed tracepoints: a socket field is a plain load), raw (raw ' +
+      'tracepoints: each field a helper call, for kernels that refuse tracing programs), or auto: typed when the ' +
+      'kernel takes it, else raw',
+    env: 'EBPF_NET_HOOKS',
+    defaultValue: DEFAULTS.hooks,
+  },
   { flags: '--log-console', description: 'human-readable logs on the console' },
   { flags: '--no-log-file', description: 'do not write the JSON log file (EBPF_NET_LOG_FILE_PATH, default /var/log/ebpf_net.log)' },
   { flags: '--log-level <level>', description: `one of ${LOG_LEVELS.join(', ')}`, env: 'EBPF_NET_LOG_LEVEL', defaultValue: DEFAULTS.logLevel },
@@ -78,7 +91,7 @@ export const ENVIRONMENT = [
   ['EBPF_NET_HOST_DIR', "where the host's filesystem is mounted when running in a container (default /hostfs; used when it exists)"],
   ['EBPF_NET_DATA_DIR', 'for state kept across restarts (default /var/lib/ebpf-net; nothing is kept there yet)'],
   ['EBPF_NET_LOG_FILE_PATH', 'the JSON log file (default /var/log/ebpf_net.log)'],
-  ['EBPF_NET_BPF_OBJECT', 'the compiled BPF object (default: bpf/.output/ebpf_net.bpf.o of this checkout)'],
+  ['EBPF_NET_BPF_OBJECT', 'the compiled BPF object with raw tracepoints; its typed build is beside it, as *.typed.bpf.o (default: bpf/.output/ebpf_net.bpf.o of this checkout)'],
 ] as const;
 
 export function resolveConfig(flags: CollectorFlags, env: NodeJS.ProcessEnv = process.env): CollectorConfig {
@@ -95,6 +108,8 @@ export function resolveConfig(flags: CollectorFlags, env: NodeJS.ProcessEnv = pr
   const netns = pick(flags.netns, env.EBPF_NET_NETNS, str, '');
   const udp = pick(flags.udp, env.EBPF_NET_UDP, str, DEFAULTS.udp);
   if (udp !== 'on' && udp !== 'off') throw new UserError(`--udp must be on or off, not ${JSON.stringify(udp)}`, 2);
+  const hooks = pick(flags.hooks, env.EBPF_NET_HOOKS, str, DEFAULTS.hooks);
+  if (!isHookChoice(hooks)) throw new UserError(`--hooks must be auto, typed or raw, not ${JSON.stringify(hooks)}`, 2);
   return {
     intakeHost: host,
     intakePort: parsePort(portText, 'EBPF_NET_INTAKE_PORT'),
@@ -107,8 +122,15 @@ export function resolveConfig(flags: CollectorFlags, env: NodeJS.ProcessEnv = pr
     netns: netns === '' || netns === 'all' ? [] : netns.split(',').map((s) => s.trim()).filter(Boolean),
     nodeName: pick(flags.nodeName, env.EBPF_NET_NODE_NAME, str, '') || undefined,
     udp: udp === 'on',
+    hooks,
     logConsole: flags.logConsole ?? false,
     logFile: flags.logFile === false ? undefined : env.EBPF_NET_LOG_FILE_PATH || DEFAULTS.logFilePath,
     logLevel: logLevel as LogLevel,
   };
+}
+
+export type HookChoice = 'auto' | 'typed' | 'raw';
+
+function isHookChoice(value: string): value is HookChoice {
+  return value === 'auto' || value === 'typed' || value === 'raw';
 }

@@ -132,70 +132,74 @@ for (const [host, tag, udp] of [
   });
 }
 
-test('a new connection is reported with its owner, exact bytes each way, and its close', { skip: SKIP_REASON, timeout: 40_000 }, async () => {
-  const intake = await TestIntakeServer.start();
-  let collector: CollectorProcess | undefined;
-  const N = 123_457;
-  const M = 54_321;
-  try {
-    collector = await startCollector(intake);
-    const port = await freePort();
-    const server = Endpoint.start('tcp-listen', ['127.0.0.1', port], comms!.link('ebn-new-srv', pythonPath()));
-    await server.next();
-    const client = Endpoint.start('tcp-connect', ['127.0.0.1', port], comms!.link('ebn-new-cli', pythonPath()));
-    const clientPort = ((await client.next()) as { local: [string, number] }).local[1];
-    await server.next();
-    await client.command(`send ${N}`);
-    await server.command(`recv ${N}`);
-    await server.command(`send ${M}`);
-    await client.command(`recv ${M}`);
-    await client.command('close');
-    await server.command('close');
-    await client.finish();
-    await server.finish();
+// auto takes the typed build on this kernel; raw is what a kernel that refuses tracing programs runs.
+for (const [hooks, runs] of [['auto', 'typed'], ['raw', 'raw']] as const) {
+  test(`a new connection is reported with its owner, exact bytes each way, and its close (--hooks ${hooks})`, { skip: SKIP_REASON, timeout: 40_000 }, async () => {
+    const intake = await TestIntakeServer.start();
+    let collector: CollectorProcess | undefined;
+    const N = 123_457;
+    const M = 54_321;
+    try {
+      collector = await startCollector(intake, { env: { EBPF_NET_HOOKS: hooks } });
+      await collector.waitForLog(new RegExp(`hooks: "${runs}"`)); // --hooks auto|raw runs the typed|raw build
+      const port = await freePort();
+      const server = Endpoint.start('tcp-listen', ['127.0.0.1', port], comms!.link(`ebn-new-srv-${runs[0]}`, pythonPath()));
+      await server.next();
+      const client = Endpoint.start('tcp-connect', ['127.0.0.1', port], comms!.link(`ebn-new-cli-${runs[0]}`, pythonPath()));
+      const clientPort = ((await client.next()) as { local: [string, number] }).local[1];
+      await server.next();
+      await client.command(`send ${N}`);
+      await server.command(`recv ${N}`);
+      await server.command(`send ${M}`);
+      await client.command(`recv ${M}`);
+      await client.command('close');
+      await server.command('close');
+      await client.finish();
+      await server.finish();
 
-    const clientTuple = { localAddr: '127.0.0.1', localPort: clientPort, remoteAddr: '127.0.0.1', remotePort: port };
-    const serverTuple = { localAddr: '127.0.0.1', localPort: port, remoteAddr: '127.0.0.1', remotePort: clientPort };
-    const done = (v: SocketView | undefined) => v !== undefined && v.closes.length > 0;
-    await intake.waitFor(() => done(intake.findSocket(clientTuple, SocketProtocol.TCP)) && done(intake.findSocket(serverTuple, SocketProtocol.TCP)), 10_000, 'both ends closed').catch(
-      (e: Error) => {
-        throw new Error(`${e.message}\nclient: ${JSON.stringify(intake.findSockets(clientTuple))}\nserver: ${JSON.stringify(intake.findSockets(serverTuple))}`);
-      },
-    );
-    await settle(500);
-    const c = intake.findSocket(clientTuple, SocketProtocol.TCP)!;
-    const s = intake.findSocket(serverTuple, SocketProtocol.TCP)!;
+      const clientTuple = { localAddr: '127.0.0.1', localPort: clientPort, remoteAddr: '127.0.0.1', remotePort: port };
+      const serverTuple = { localAddr: '127.0.0.1', localPort: port, remoteAddr: '127.0.0.1', remotePort: clientPort };
+      const done = (v: SocketView | undefined) => v !== undefined && v.closes.length > 0;
+      await intake.waitFor(() => done(intake.findSocket(clientTuple, SocketProtocol.TCP)) && done(intake.findSocket(serverTuple, SocketProtocol.TCP)), 10_000, 'both ends closed').catch(
+        (e: Error) => {
+          throw new Error(`${e.message}\nclient: ${JSON.stringify(intake.findSockets(clientTuple))}\nserver: ${JSON.stringify(intake.findSockets(serverTuple))}`);
+        },
+      );
+      await settle(500);
+      const c = intake.findSocket(clientTuple, SocketProtocol.TCP)!;
+      const s = intake.findSocket(serverTuple, SocketProtocol.TCP)!;
 
-    assert.deepEqual({ sent: c.totals.bytesSent, received: c.totals.bytesReceived }, { sent: N, received: M }, 'client bytes');
-    assert.deepEqual({ sent: s.totals.bytesSent, received: s.totals.bytesReceived }, { sent: M, received: N }, 'server bytes');
-    assert.equal(c.opens.at(-1)!.pid, client.pid, 'client socket owned by the client process');
-    assert.equal(s.opens.at(-1)!.pid, server.pid, 'server socket owned by the server process');
-    assert.equal(c.addresses.at(-1)!.role, SocketRole.CLIENT);
-    assert.equal(s.addresses.at(-1)!.role, SocketRole.SERVER);
-    for (const v of [c, s]) {
-      assert.ok(v.opens.every((o) => (o.flags & EntityFlags.PREEXISTING) === 0), 'not pre-existing');
-      assert.equal(v.closes.length, 1, 'one socketClose');
-      assert.equal(v.closes[0]!.cause, CloseCause.NORMAL);
+      assert.deepEqual({ sent: c.totals.bytesSent, received: c.totals.bytesReceived }, { sent: N, received: M }, 'client bytes');
+      assert.deepEqual({ sent: s.totals.bytesSent, received: s.totals.bytesReceived }, { sent: M, received: N }, 'server bytes');
+      assert.equal(c.opens.at(-1)!.pid, client.pid, 'client socket owned by the client process');
+      assert.equal(s.opens.at(-1)!.pid, server.pid, 'server socket owned by the server process');
+      assert.equal(c.addresses.at(-1)!.role, SocketRole.CLIENT);
+      assert.equal(s.addresses.at(-1)!.role, SocketRole.SERVER);
+      for (const v of [c, s]) {
+        assert.ok(v.opens.every((o) => (o.flags & EntityFlags.PREEXISTING) === 0), 'not pre-existing');
+        assert.equal(v.closes.length, 1, 'one socketClose');
+        assert.equal(v.closes[0]!.cause, CloseCause.NORMAL);
+      }
+
+      assert.deepEqual(intake.connections.map((c) => c.protocolError?.message), [undefined], 'a stream the protocol decoder accepts');
+
+      // The processes, by the comm they were exec'd under.
+      for (const [pid, comm] of [
+        [client.pid, `ebn-new-cli-${runs[0]}`],
+        [server.pid, `ebn-new-srv-${runs[0]}`],
+      ] as const) {
+        const starts = intake.all('processStart').filter((p) => p.message.pid === pid);
+        assert.ok(starts.length > 0, `a processStart for pid ${pid}`);
+        assert.equal(starts.at(-1)!.message.comm, comm, `pid ${pid}'s comm`);
+        assert.ok(intake.all('processExit').some((p) => p.message.pid === pid), `a processExit for pid ${pid}`);
+      }
+    } finally {
+      collector?.kill();
+      await killAll();
+      await intake.stop();
     }
-
-    assert.deepEqual(intake.connections.map((c) => c.protocolError?.message), [undefined], 'a stream the protocol decoder accepts');
-
-    // The processes, by the comm they were exec'd under.
-    for (const [pid, comm] of [
-      [client.pid, 'ebn-new-cli'],
-      [server.pid, 'ebn-new-srv'],
-    ] as const) {
-      const starts = intake.all('processStart').filter((p) => p.message.pid === pid);
-      assert.ok(starts.length > 0, `a processStart for pid ${pid}`);
-      assert.equal(starts.at(-1)!.message.comm, comm, `pid ${pid}'s comm`);
-      assert.ok(intake.all('processExit').some((p) => p.message.pid === pid), `a processExit for pid ${pid}`);
-    }
-  } finally {
-    collector?.kill();
-    await killAll();
-    await intake.stop();
-  }
-});
+  });
+}
 
 test('a pre-existing connection that closes without traffic: socketClose for both ends, under the ids of the scan', { skip: SKIP_REASON, timeout: 40_000 }, async () => {
   const port = await freePort();

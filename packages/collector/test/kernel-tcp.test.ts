@@ -7,9 +7,12 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net, { type AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { EventType, KernelCloseCause, KernelRole, SockFlag, type SockInfo, type SocketEvent } from '../src/kernel/index.js';
+import { DEFAULT_OBJECT_PATH, EventType, KernelCloseCause, KernelRole, SockFlag, type SockInfo, type SocketEvent, typedObjectPath } from '../src/kernel/index.js';
 import { Child, killChildren } from './support/children.js';
 import {
   AF_INET,
@@ -71,9 +74,10 @@ describe('kernel: TCP on loopback', { skip: SKIP_NOT_ROOT }, () => {
     await closeAllAndCheckReleased();
   });
 
-  for (const { label, fam, host, family } of FAMILIES) {
-    it(`${label}: a child sends exactly ${N} bytes, the server ${M} back; addresses, roles, pids, bytes, sequence, normal close`, async () => {
-      const session = await ProbeSession.open();
+  for (const { label, fam, host, family } of FAMILIES) for (const hooks of ['typed', 'raw'] as const) {
+    it(`${label}, ${hooks} tracepoints: a child sends exactly ${N} bytes, the server ${M} back; addresses, roles, pids, bytes, sequence, normal close`, async () => {
+      const session = await ProbeSession.open({ hooks });
+      assert.equal(session.probes.hooks, hooks);
       const server = net.createServer();
       try {
         // --- server in this process: read N bytes, answer M, close when the client does
@@ -267,6 +271,20 @@ describe('kernel: TCP on loopback', { skip: SKIP_NOT_ROOT }, () => {
       session.close();
       // The python child's own child (it exits by itself once the connection is closed).
       if (accepter) killIfAlive(accepter);
+    }
+  });
+  it('auto falls back to the raw build when the typed one is refused (here: a typed file that is not an object); typed alone then fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ebpf-net-hooks-'));
+    try {
+      const raw = join(dir, 'ebpf_net.bpf.o');
+      copyFileSync(DEFAULT_OBJECT_PATH, raw);
+      writeFileSync(typedObjectPath(raw), 'not an ELF object');
+      const session = await ProbeSession.open({ objectPath: raw });
+      assert.equal(session.probes.hooks, 'raw');
+      session.close();
+      await assert.rejects(ProbeSession.open({ objectPath: raw, hooks: 'typed' }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -74,7 +74,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flags: '--max-series <n>', description: 'flow series limit; past it, new pairs go to an overflow series (counted)', env: 'EBPF_NET_MAX_SERIES', defaultValue: DEFAULTS.maxSeries },
   { flags: '--heartbeat-timeout <duration>', description: 'close a collector connection silent this long', env: 'EBPF_NET_HEARTBEAT_TIMEOUT', defaultValue: DEFAULTS.heartbeatTimeout },
   { flags: '--node-grace <duration>', description: "keep a disconnected collector's node this long", env: 'EBPF_NET_NODE_GRACE', defaultValue: DEFAULTS.nodeGrace },
-  { flags: '--match-window <duration>', description: "how long a new flow seen from one end waits for its other end's collector before it is counted alone", env: 'EBPF_NET_MATCH_WINDOW', defaultValue: DEFAULTS.matchWindow },
+  { flags: '--match-window <duration>', description: "how long a new flow seen from one end waits for its other end's collector before it is counted alone (keep it above the collectors' --interval)", env: 'EBPF_NET_MATCH_WINDOW', defaultValue: DEFAULTS.matchWindow },
   { flags: '--log-console', description: 'human-readable logs on the console' },
   { flags: '--no-log-file', description: 'do not write the JSON log file (EBPF_NET_LOG_FILE_PATH, default /var/log/ebpf_net_reducer.log)' },
   { flags: '--log-level <level>', description: `one of ${LOG_LEVELS.join(', ')}`, env: 'EBPF_NET_LOG_LEVEL', defaultValue: DEFAULTS.logLevel },

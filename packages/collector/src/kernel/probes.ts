@@ -1,5 +1,10 @@
 // The collector's kernel side: loads bpf/'s object, attaches its programs one by one, hands
 // ring-buffer events to a callback, and reads the counter maps in batches.
+//
+// bpf/build.sh makes two objects with the same programs and maps: ebpf_net.bpf.o, whose socket
+// programs are raw tracepoints (every field of a socket read with a helper call), and
+// ebpf_net.typed.bpf.o, where they are BTF-typed tracepoints (tp_btf: fields are plain loads;
+// the kernel must allow tracing programs). The typed one is tried first.
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +18,14 @@ import { formatIp } from '@ebpf-net/protocol';
 /** Where `bash bpf/build.sh` puts the object, from packages/collector/dist/src/kernel/. */
 export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../../../../../bpf/.output/ebpf_net.bpf.o', import.meta.url));
 
+/** Which build of the socket programs runs: BTF-typed tracepoints, or raw ones. */
+export type HookKind = 'typed' | 'raw';
+
+/** The typed build beside an object: ebpf_net.bpf.o -> ebpf_net.typed.bpf.o. */
+export function typedObjectPath(path: string): string {
+  return path.replace(/(\.bpf)?\.o$/, '.typed.bpf.o');
+}
+
 export class BpfObjectMissingError extends Error {
   override readonly name = 'BpfObjectMissingError';
   constructor(readonly path: string) {
@@ -24,7 +37,13 @@ export interface KernelProbesOptions {
   logger: Logger;
   /** Each ring record, in order. A socket event is reused by the next one: copyEvent() keeps it. */
   onEvent: (event: KernelEvent) => void;
+  /** The raw object; the typed one is beside it (typedObjectPath). */
   objectPath?: string;
+  /**
+   * 'auto' (default): the typed object when it is there and the kernel takes it, else the raw
+   * one; 'typed' or 'raw': that one only.
+   */
+  hooks?: HookKind | 'auto';
   /** Ring buffer size in bytes, a power of two (default 8 MiB). */
   ringBytes?: number;
   /** Sockets tracked at once (default 65536). */
@@ -86,6 +105,8 @@ export class KernelProbes {
   private constructor(
     private readonly object: BpfObject,
     readonly attachResults: readonly AttachResult[],
+    /** The build that runs. */
+    readonly hooks: HookKind,
     options: KernelProbesOptions,
   ) {
     this.ring = object.ringBuffer('events', (data, offset, length) => {
@@ -107,8 +128,29 @@ export class KernelProbes {
   /** Opens, configures, loads and attaches. Throws the binding's typed errors (not root, no BTF, load refused). */
   static async open(options: KernelProbesOptions): Promise<KernelProbes> {
     const path = options.objectPath ?? process.env.EBPF_NET_BPF_OBJECT ?? DEFAULT_OBJECT_PATH;
-    if (!existsSync(path)) throw new BpfObjectMissingError(path);
+    const hooks = options.hooks ?? 'auto';
     ensureBpfMounts();
+    let typedRefused: Error | undefined;
+    if (hooks !== 'raw') {
+      const typed = typedObjectPath(path);
+      if (hooks === 'typed' && !existsSync(typed)) throw new BpfObjectMissingError(typed);
+      if (existsSync(typed)) {
+        try {
+          return await KernelProbes.openObject(typed, 'typed', options);
+        } catch (error) {
+          if (hooks === 'typed') throw error;
+          typedRefused = error as Error;
+        }
+      }
+    }
+    if (!existsSync(path)) throw new BpfObjectMissingError(path);
+    // When the raw object fails too, its error is the one to report (not root, no BTF, ...).
+    const probes = await KernelProbes.openObject(path, 'raw', options);
+    if (typedRefused) options.logger.warn({ err: typedRefused.message }, 'BTF-typed tracepoints refused: running the raw-tracepoint programs (each socket field costs a helper call)');
+    return probes;
+  }
+
+  private static async openObject(path: string, kind: HookKind, options: KernelProbesOptions): Promise<KernelProbes> {
     const object = await BpfObject.open(path, { logger: options.logger });
     try {
       if (options.ringBytes !== undefined) object.setMaxEntries('events', options.ringBytes);
@@ -138,7 +180,7 @@ export class KernelProbes {
         allowed.update(key, one);
       }
       const results = await object.attach({ required: REQUIRED_PROGRAMS, skip: udp ? [] : PER_CALL_PROGRAMS });
-      return new KernelProbes(object, results, options);
+      return new KernelProbes(object, results, kind, options);
     } catch (error) {
       object.close();
       throw error;

@@ -161,6 +161,9 @@ def tcp_many(host, count, pause_ms):
     ports = []
     for i in range(int(count)):
         c = socket.socket(fam, socket.SOCK_STREAM)
+        # bind() first: it never picks a port still held by an earlier connection in TIME_WAIT,
+        # which connect() may reuse on loopback (tcp_tw_reuse), making two connections one 4-tuple.
+        c.bind((host, 0))
         c.connect(srv.getsockname()[:2])
         a, _ = srv.accept()
         c.sendall(b'c' * (1000 + i))
