@@ -78,4 +78,21 @@ describe('socket tracker', () => {
     tracker.poll(source([row(150)]));
     assert.deepEqual(out.of('socketStats').map((m) => m.bytesReceived), [101, 49]);
   });
+  it('a socket from the scan keeps its id when the kernel names it; a new socket on the same local port is a new one', () => {
+    const out = new RecordingOutbox();
+    const tracker = new SocketTracker(out, { maxSockets: 16 });
+    // The scan found a connection 127.0.0.1:40000 -> 127.0.0.1:80 (in namespace 0, as the rows say).
+    tracker.addExisting([{ protocol: 6, family: 2, localAddr: '127.0.0.1', localPort: 40000, remoteAddr: '127.0.0.1', remotePort: 80, netns: 0, pid: 9, role: 1 }]);
+    const scanId = out.of('socketOpen')[0]!.socketId;
+    const established = SockFlag.ESTABLISHED;
+    // The kernel names it (socket 7); another socket on local port 40000 but to port 81 is new.
+    const other = tcpRow({ socketId: 8, flags: established, bytesSent: 1, bytesReceived: 1 });
+    other.writeUInt16LE(81, SOCK_INFO.dport);
+    tracker.poll(source([tcpRow({ socketId: 7, flags: established, bytesSent: 10, bytesReceived: 20 }), other]));
+    const opens = out.of('socketOpen').map((m) => m.socketId);
+    assert.equal(opens.length, 2, 'the scanned socket and the new one');
+    assert.equal(opens[0], scanId);
+    assert.notEqual(opens[1], scanId);
+    assert.deepEqual(out.of('socketStats').map((m) => m.socketId).sort(), [...opens].sort(), 'each counted under its own id');
+  });
 });

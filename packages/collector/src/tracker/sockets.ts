@@ -112,8 +112,8 @@ const closeMessage: MessageInput<'socketClose'> = { socketId: 0, cause: 0 };
 
 export class SocketTracker {
   private readonly byKernelId = new Map<number, Tracked>();
-  /** Sockets from the /proc scan that the kernel has not named yet, by tupleKey. */
-  private readonly scanned = new Map<string, Tracked>();
+  /** Sockets from the /proc scan that the kernel has not named yet. */
+  private readonly scanned = new ScannedSockets();
   /** Closes the reducer has not heard of yet, by table key; sent as soon as connected. */
   private readonly closing = new Map<number, Tracked>();
   /** UDP closes wait for the poll that reads their last per-remote counters. */
@@ -143,7 +143,7 @@ export class SocketTracker {
       const t = new Tracked(this.nextScanId++, s.pid, s.protocol, s.family, EntityFlags.PREEXISTING, s.netns);
       wordsFromText(s.localAddr, s.remoteAddr, t);
       t.setAddress(s.localPort, s.remotePort, s.role);
-      this.scanned.set(tupleKey(s.protocol, s.localAddr, s.localPort, s.remoteAddr, s.remotePort, s.netns), t);
+      this.scanned.add(s, t);
       this.announce(t);
     }
   }
@@ -266,15 +266,11 @@ export class SocketTracker {
     if (info.socketId === 0) return undefined; // the kernel's table was full: counted there
     const known = this.byKernelId.get(info.socketId);
     if (known) return known;
-    // A socket the scan found, now named by the kernel? (No key to build once none is left.)
-    if (this.scanned.size > 0) {
-      const key = tupleKey(info.protocol, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, info.netns);
-      const scanned = this.scanned.get(key);
-      if (scanned) {
-        this.scanned.delete(key);
-        this.byKernelId.set(info.socketId, scanned);
-        return scanned;
-      }
+    // A socket the scan found, now named by the kernel?
+    const scanned = this.scanned.take(info);
+    if (scanned) {
+      this.byKernelId.set(info.socketId, scanned);
+      return scanned;
     }
     if (this.size >= this.limits.maxSockets) {
       this.dropped++;
@@ -300,7 +296,7 @@ export class SocketTracker {
     // socket_id 0: a connection the kernel had no entry for, so no baseline for its lifetime
     // counters either; it closes without a last delta.
     const untracked = info.socketId === 0;
-    let t = untracked ? this.takeScanned(info) : this.byKernelId.get(info.socketId);
+    let t = untracked ? this.scanned.take(info) : this.byKernelId.get(info.socketId);
     if (!t && info.socketId !== 0) t = this.track(info, 0); // opened and closed between two reads: reported whole
     if (!t) return;
     if (!t.addressKnown && info.localPort !== 0) this.learnAddress(t, info);
@@ -314,14 +310,6 @@ export class SocketTracker {
     if (!untracked) t.finalInfo = info.copy(); // `info` is the kernel reader's, reused for the next event
     this.byKernelId.set(key, t);
     this.closing.set(key, t);
-  }
-
-  private takeScanned(info: SockInfo): Tracked | undefined {
-    if (this.scanned.size === 0) return undefined;
-    const key = tupleKey(info.protocol, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, info.netns);
-    const t = this.scanned.get(key);
-    if (t) this.scanned.delete(key);
-    return t;
   }
 
   private learnAddress(t: Tracked, info: SockInfo): void {
@@ -378,6 +366,43 @@ export class SocketTracker {
     m.srttUs = info.srttUs;
     this.out.send('socketStats', m);
     t.takeCounters(info);
+  }
+}
+
+/**
+ * The scan's sockets by 4-tuple and namespace, until the kernel names them. Most sockets the
+ * kernel names were never scanned (every new connection): the local port, a number, rules them
+ * out before a key string is built.
+ */
+class ScannedSockets {
+  private readonly byTuple = new Map<string, Tracked>();
+  /** How many scanned sockets have each local port. */
+  private readonly localPorts = new Map<number, number>();
+
+  get size(): number {
+    return this.byTuple.size;
+  }
+
+  add(s: ExistingSocket, t: Tracked): void {
+    this.byTuple.set(tupleKey(s.protocol, s.localAddr, s.localPort, s.remoteAddr, s.remotePort, s.netns), t);
+    this.localPorts.set(s.localPort, (this.localPorts.get(s.localPort) ?? 0) + 1);
+  }
+
+  /** The scanned socket the kernel's `info` names, taken out; undefined if none. */
+  take(info: SockInfo): Tracked | undefined {
+    const sharing = this.localPorts.get(info.localPort);
+    if (sharing === undefined) return undefined;
+    const key = tupleKey(info.protocol, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, info.netns);
+    const t = this.byTuple.get(key);
+    if (!t) return undefined;
+    this.byTuple.delete(key);
+    if (sharing > 1) this.localPorts.set(info.localPort, sharing - 1);
+    else this.localPorts.delete(info.localPort);
+    return t;
+  }
+
+  values(): IterableIterator<Tracked> {
+    return this.byTuple.values();
   }
 }
 
