@@ -15,6 +15,9 @@ class RecordingOutbox implements Outbox {
   send<N extends MessageName>(name: N, message: MessageInput<N>): void {
     this.sent.push({ name, message: { ...(message as Record<string, unknown>) } });
   }
+  sender<N extends MessageName>(name: N): (message: MessageInput<N>) => void {
+    return (message) => this.send(name, message);
+  }
   of(name: MessageName): Array<Record<string, unknown>> {
     return this.sent.filter((m) => m.name === name).map((m) => m.message);
   }

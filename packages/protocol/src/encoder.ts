@@ -47,6 +47,16 @@ export class FrameEncoder implements WriteTarget {
     this.writeAny(name, message as Record<string, unknown>);
   }
 
+  /**
+   * A function that appends one kind of message: write() without the lookup by name, for hot
+   * paths that send the same kinds over and over (the lookup is a megamorphic load per message).
+   */
+  writerFor<N extends MessageName>(name: N): (message: MessageInput<N>) => void {
+    const writer = this.schema.writers[name];
+    if (writer === undefined) throw new TypeError(`unknown message ${name}`);
+    return (message) => writer(this, message as Record<string, unknown>);
+  }
+
   /** Like write, for schemas other than the project's (tests, tools). */
   writeAny(name: string, message: Record<string, unknown>): void {
     const writer = this.schema.writers[name];

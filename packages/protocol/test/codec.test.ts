@@ -126,6 +126,18 @@ describe('frames', () => {
     assert.equal(encoder.finish().length, 0, 'nothing pending after finish');
   });
 
+  test('a writer for one kind of message writes what write() writes; an unknown kind is refused', () => {
+    const byName = new FrameEncoder();
+    const bound = new FrameEncoder();
+    const writeStats = bound.writerFor('socketStats');
+    for (let i = 0; i < 3; i++) {
+      byName.write('socketStats', { ...examples.socketStats, socketId: i });
+      writeStats({ ...examples.socketStats, socketId: i });
+    }
+    assert.deepEqual(bound.finish(), byName.finish());
+    assert.throws(() => bound.writerFor('noSuchMessage' as 'socketStats'), TypeError);
+  });
+
   test('the encoder reuses its buffer: it grows for a large batch, then keeps working', () => {
     const encoder = new FrameEncoder({ initialCapacity: 1 });
     for (let round = 0; round < 3; round++) {

@@ -81,6 +81,16 @@ export class IntakeClient {
     if (this.encoder.pendingBytes >= FLUSH_BYTES) this.flush();
   }
 
+  /** send() for one kind of message, without its lookup by name (see FrameEncoder.writerFor). */
+  sender<N extends MessageName>(name: N): (message: MessageInput<N>) => void {
+    const write = this.encoder.writerFor(name);
+    return (message) => {
+      if (!this.up) return;
+      write(message);
+      if (this.encoder.pendingBytes >= FLUSH_BYTES) this.flush();
+    };
+  }
+
   /** Writes what is batched. */
   flush(): void {
     if (!this.up || this.encoder.pendingMessages === 0) return;

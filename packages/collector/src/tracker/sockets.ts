@@ -18,6 +18,8 @@ export interface Outbox {
   readonly connected: boolean;
   /** Encodes (or drops) the message before it returns: the caller may reuse the object. */
   send<N extends MessageName>(name: N, message: MessageInput<N>): void;
+  /** send() bound to one kind of message, for the per-connection messages. */
+  sender<N extends MessageName>(name: N): (message: MessageInput<N>) => void;
 }
 
 /** A socket found by the startup scan of /proc. */
@@ -123,11 +125,20 @@ export class SocketTracker {
   dropped = 0;
   /** UDP per-remote counters read for a socket with no entry here (its open event was lost). */
   unknownUdpSockets = 0;
+  private readonly openOut: (m: MessageInput<'socketOpen'>) => void;
+  private readonly addressOut: (m: MessageInput<'socketAddress'>) => void;
+  private readonly statsOut: (m: MessageInput<'socketStats'>) => void;
+  private readonly closeOut: (m: MessageInput<'socketClose'>) => void;
 
   constructor(
     private readonly out: Outbox,
     private readonly limits: SocketTrackerLimits,
-  ) {}
+  ) {
+    this.openOut = out.sender('socketOpen');
+    this.addressOut = out.sender('socketAddress');
+    this.statsOut = out.sender('socketStats');
+    this.closeOut = out.sender('socketClose');
+  }
 
   get size(): number {
     return this.byKernelId.size + this.scanned.size;
@@ -253,7 +264,7 @@ export class SocketTracker {
     if (finalInfo) this.sendDelta(t, finalInfo);
     closeMessage.socketId = t.id;
     closeMessage.cause = t.closeCause;
-    this.out.send('socketClose', closeMessage);
+    this.closeOut(closeMessage);
   }
 
   private *all(): IterableIterator<Tracked> {
@@ -331,7 +342,7 @@ export class SocketTracker {
     m.protocol = t.protocol;
     m.family = t.family;
     m.flags = t.flags | extraFlags;
-    this.out.send('socketOpen', m);
+    this.openOut(m);
   }
 
   private sendAddress(t: Tracked): void {
@@ -341,7 +352,7 @@ export class SocketTracker {
     m.localPort = t.localPort;
     m.remotePort = t.remotePort;
     m.role = t.role;
-    this.out.send('socketAddress', m);
+    this.addressOut(m);
   }
 
   /**
@@ -364,7 +375,7 @@ export class SocketTracker {
     m.segmentsReceived = segmentsReceived;
     m.retransmits = retransmits;
     m.srttUs = info.srttUs;
-    this.out.send('socketStats', m);
+    this.statsOut(m);
     t.takeCounters(info);
   }
 }
