@@ -172,11 +172,11 @@ static __always_inline void count_drop(__u32 cause)
 		__sync_fetch_and_add(v, 1);
 }
 
-/* Space for one ring-buffer record; a full ring buffer is counted, and gives NULL. */
 /* User space reads the ring on a timer and never sleeps on it: records are
  * submitted with this flag, since a wakeup would only queue an irq_work */
 #define SUBMIT_FLAGS BPF_RB_NO_WAKEUP
 
+/* Space for one ring-buffer record; a full ring buffer is counted, and gives NULL. */
 static __always_inline void *reserve_event(__u64 size)
 {
 	void *e = bpf_ringbuf_reserve(&events, size, 0);

@@ -29,7 +29,6 @@
 /* One call of inet_sock_set_state: the raw tracepoint's arguments. */
 struct transition {
 	const struct sock *sk;
-	__u64 skp;
 	int oldstate;
 	int newstate;
 };
@@ -59,7 +58,7 @@ static __always_inline void tcp_info_init(struct ebpf_net_sock_info *i,
 static __always_inline void on_connect(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 skp = t->skp;
+	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info info, *old;
 	bool raced;
 	__u32 netns;
@@ -87,7 +86,7 @@ static __always_inline void on_connect(const struct transition *t)
 static __always_inline void on_client_established(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 skp = t->skp;
+	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info info, *e;
 	bool raced;
 	__u32 netns;
@@ -118,7 +117,7 @@ static __always_inline void on_client_established(const struct transition *t)
 static __always_inline void on_server_established(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 skp = t->skp;
+	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info info, *e;
 	struct ebpf_net_listener *l;
 	bool raced;
@@ -154,7 +153,7 @@ static __always_inline void on_server_established(const struct transition *t)
 static __always_inline void on_listen(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 skp = t->skp;
+	__u64 skp = (__u64)sk;
 	struct ebpf_net_listener_key k = {};
 	struct ebpf_net_listener v = {};
 	struct ebpf_net_sock_info info;
@@ -189,7 +188,7 @@ static __always_inline void on_listen(const struct transition *t)
 static __always_inline void on_listen_close(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 skp = t->skp;
+	__u64 skp = (__u64)sk;
 	struct ebpf_net_listener_key k = {};
 	struct ebpf_net_sock_info info;
 	struct ebpf_net_listener *l;
@@ -239,7 +238,7 @@ static __always_inline bool was_connection(int state)
 static __always_inline void on_close(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 skp = t->skp;
+	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info info, *e;
 	__u32 netns;
 
@@ -290,7 +289,7 @@ static __always_inline void on_close(const struct transition *t)
 HOOK(inet_sock_set_state)
 int BPF_PROG(tcp_state, const struct sock *sk, int oldstate, int newstate)
 {
-	struct transition t = { .sk = sk, .skp = (__u64)sk, .oldstate = oldstate, .newstate = newstate };
+	struct transition t = { .sk = sk, .oldstate = oldstate, .newstate = newstate };
 
 	/* TCP only (the tracepoint also fires for SCTP, MPTCP) */
 	if (KREAD(sk, sk_protocol) != IPPROTO_TCP)

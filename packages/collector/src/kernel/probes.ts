@@ -133,7 +133,6 @@ export class KernelProbes {
     let typedRefused: Error | undefined;
     if (hooks !== 'raw') {
       const typed = typedObjectPath(path);
-      if (hooks === 'typed' && !existsSync(typed)) throw new BpfObjectMissingError(typed);
       if (existsSync(typed)) {
         try {
           return await KernelProbes.openObject(typed, 'typed', options);
@@ -141,6 +140,8 @@ export class KernelProbes {
           if (hooks === 'typed') throw error;
           typedRefused = error as Error;
         }
+      } else if (hooks === 'typed') {
+        throw new BpfObjectMissingError(typed);
       }
     }
     if (!existsSync(path)) throw new BpfObjectMissingError(path);

@@ -308,11 +308,11 @@ export class SocketTracker {
     // counters either; it closes without a last delta.
     const untracked = info.socketId === 0;
     let t = untracked ? this.scanned.take(info) : this.byKernelId.get(info.socketId);
-    if (!t && info.socketId !== 0) t = this.track(info, 0); // opened and closed between two reads: reported whole
+    if (!t && !untracked) t = this.track(info, 0); // opened and closed between two reads: reported whole
     if (!t) return;
     if (!t.addressKnown && info.localPort !== 0) this.learnAddress(t, info);
     t.closeCause = wireCause(cause);
-    const key = info.socketId === 0 ? -t.id : info.socketId; // a scanned socket is kept under its own id until sent
+    const key = untracked ? -t.id : info.socketId; // a scanned socket is kept under its own id until sent
     if (this.out.connected) {
       this.sendClose(t, untracked ? undefined : info);
       this.byKernelId.delete(key);

@@ -83,7 +83,7 @@ export class SeriesCache {
   epoch = -1;
   entries: readonly unknown[] = NO_SERIES;
 
-  /** An end joined or left the flow: its labels must be resolved again. */
+  /** An end joined the flow: its labels must be resolved again. */
   invalidate(): void {
     this.epoch = -1;
   }

@@ -20,7 +20,7 @@ export interface RegistryLimits extends NodeLimits {
 
 /** What the aggregation hears from the nodes' state. */
 export interface StateObserver {
-  /** Labels derived from processes and containers may have changed. */
+  /** Labels derived from processes, containers or node addresses may have changed. */
   metadataChanged(): void;
   /** Both ends of a TCP connection closed: take its last deltas now, before its ends are forgotten. */
   connectionEnded(flow: TcpFlow): void;
