@@ -253,14 +253,20 @@ static __always_inline void sk_read_v6(__u8 *dst, const struct in6_addr *src)
 #endif
 }
 
+/* The local port, host order. inet_sport lies past struct sock: a typed load
+ * there is refused, so this is a helper read in both builds. */
+static __always_inline __u16 sk_local_port(const struct sock *sk)
+{
+	return bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+}
+
 /* Local and remote address/port of a socket, from struct sock. The local port
  * is inet_sport, as the kernel's own tracepoints take it: skc_num is already 0
  * when inet_sock_set_state reports a move to CLOSE (the port is released first). */
 static __always_inline void sk_read_addrs(const struct sock *sk, __u16 family,
 					  struct ebpf_net_sock_info *i)
 {
-	/* inet_sport lies past struct sock: a typed load there is refused */
-	i->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	i->sport = sk_local_port(sk);
 	i->dport = bpf_ntohs(KREAD(sk, __sk_common.skc_dport));
 	if (family == AF_INET) {
 		v4_mapped(i->saddr, KREAD(sk, __sk_common.skc_rcv_saddr));
@@ -348,26 +354,35 @@ static __always_inline void emit_sock_event(__u32 type, __u8 old_state, __u8 new
 }
 
 /*
- * Insert a new socket entry. On success returns the map's copy; when the map
- * is full the loss is counted, info->socket_id is set to 0 (untracked) and
- * NULL is returned. When another CPU inserted first, returns that entry and
- * sets *raced.
+ * Add a new socket entry: 0, or -EEXIST when the socket has one already
+ * (another CPU was first, or an earlier connection on this socket left it).
+ * When the map is full the loss is counted and info->socket_id is set to 0
+ * (untracked). No lookup afterwards: most callers do not need the map's copy.
+ */
+static __always_inline long sock_entry_add(__u64 skp, struct ebpf_net_sock_info *info)
+{
+	long err = bpf_map_update_elem(&sock_stats, &skp, info, BPF_NOEXIST);
+
+	if (err && err != -EEXIST) {
+		count_update_err(err, EBPF_NET_LOSS_SOCKET_MAP);
+		info->socket_id = 0;
+	}
+	return err;
+}
+
+/*
+ * Insert a new socket entry and return the map's copy; NULL when the map is
+ * full (see sock_entry_add). When another CPU inserted first, returns that
+ * entry and sets *raced.
  */
 static __always_inline struct ebpf_net_sock_info *
 sock_entry_insert(__u64 skp, struct ebpf_net_sock_info *info, bool *raced)
 {
-	long err = bpf_map_update_elem(&sock_stats, &skp, info, BPF_NOEXIST);
+	long err = sock_entry_add(skp, info);
 
-	*raced = false;
-	if (err == -EEXIST) {
-		*raced = true;
-		return bpf_map_lookup_elem(&sock_stats, &skp);
-	}
-	if (err) {
-		count_update_err(err, EBPF_NET_LOSS_SOCKET_MAP);
-		info->socket_id = 0;
+	*raced = err == -EEXIST;
+	if (err && !*raced)
 		return NULL;
-	}
 	return bpf_map_lookup_elem(&sock_stats, &skp);
 }
 
@@ -377,6 +392,28 @@ static __always_inline struct ebpf_net_listener *listener_lookup(__u32 netns, __
 	struct ebpf_net_listener_key k = { .netns = netns, .port = port };
 
 	return bpf_map_lookup_elem(&listeners, &k);
+}
+
+/*
+ * The pid of an accepted socket is a guess: the listener's owner. A guess the
+ * first send/recv must check (PID_TENTATIVE) costs every TCP send and receive a
+ * map lookup while any is pending, so only some guesses are checked: the first
+ * accept of a listener, the one after a guess proved wrong, and one in
+ * EBPF_NET_LISTENER_VERIFY_EVERY after that. A server whose accepting process
+ * changes (workers sharing a listener) is then checked on every accept; one
+ * whose guess holds (a single process, or a worker per SO_REUSEPORT listener)
+ * almost never. True when this accept's guess is to be checked.
+ */
+#define EBPF_NET_LISTENER_VERIFY_EVERY 64
+
+static __always_inline bool listener_verify(struct ebpf_net_listener *l)
+{
+	if (l->verify_in == 0) {
+		l->verify_in = EBPF_NET_LISTENER_VERIFY_EVERY;
+		return true;
+	}
+	l->verify_in--;
+	return false;
 }
 
 /*

@@ -220,8 +220,8 @@ struct ebpf_net_listener_key {
 /* Value of the `listeners` map. Size 16. */
 struct ebpf_net_listener {
 	__u64 sk;               /*   0 the listening socket */
-	__u32 pid;              /*   8 tgid that called listen() */
-	__u32 _pad0;            /*  12 */
+	__u32 pid;              /*   8 tgid that called listen(), or the last that accepted from it */
+	__u32 verify_in;        /*  12 accepts until the next guess is checked (0: check the next one) */
 };                              /* 16 */
 
 /*

@@ -162,22 +162,37 @@ static __always_inline void udp_count_remote(struct sock *sk, __u16 family,
  * doing I/O on it now is the real one. It becomes the listener's owner too:
  * in a pre-fork server (nginx, gunicorn) the process that called listen() is
  * the master, the one that accepts a worker, and later accepted sockets then
- * start with the right guess (no SOCK_PID event each). */
+ * start with the right guess (no SOCK_PID event each). A wrong guess has the
+ * next accept checked too (listener_verify). A listener opened before the
+ * collector started gets its owner here (sk 0: its listen() was not seen). */
 static __always_inline void confirm_pid(struct ebpf_net_sock_info *e, __u64 skp)
 {
+	struct ebpf_net_listener_key k = {};
+	struct ebpf_net_listener v = {};
 	struct ebpf_net_listener *l;
 	__u32 tgid = current_tgid();
 	__u32 old = e->pid;
 
 	e->pid = tgid;
-	if (!tentative_clear(e) || old == tgid)
+	if (!tentative_clear(e))
 		return;
-	emit_sock_event(EBPF_NET_EV_SOCK_PID, e->state, e->state, 0, skp, e);
-	if (e->role == EBPF_NET_ROLE_SERVER) {
-		l = listener_lookup(e->netns, e->sport);
-		if (l)
+	if (old != tgid)
+		emit_sock_event(EBPF_NET_EV_SOCK_PID, e->state, e->state, 0, skp, e);
+	if (e->role != EBPF_NET_ROLE_SERVER)
+		return;
+	l = listener_lookup(e->netns, e->sport);
+	if (l) {
+		if (old != tgid) {
 			l->pid = tgid;
+			l->verify_in = 0;
+		}
+		return;
 	}
+	k.netns = e->netns;
+	k.port = e->sport;
+	v.pid = tgid;
+	v.verify_in = EBPF_NET_LISTENER_VERIFY_EVERY;
+	count_update_err(bpf_map_update_elem(&listeners, &k, &v, BPF_NOEXIST), EBPF_NET_LOSS_SOCKET_MAP);
 }
 
 /*

@@ -60,7 +60,6 @@ static __always_inline void on_connect(const struct transition *t)
 	const struct sock *sk = t->sk;
 	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info info, *old;
-	bool raced;
 	__u32 netns;
 
 	/* Check the socket's namespace */
@@ -68,18 +67,20 @@ static __always_inline void on_connect(const struct transition *t)
 	if (!netns_ok(netns))
 		return;
 
-	/* A socket reused for a new connect() (after a failed connect or a
-	 * disconnect): close out the previous connection first */
-	old = bpf_map_lookup_elem(&sock_stats, &skp);
-	if (old)
-		tcp_entry_finalize(skp, sk, old);
-
 	/* New entry: client, pid of the caller (sport is often still 0 here:
 	 * the kernel picks the ephemeral port after this transition) */
 	tcp_info_init(&info, t, netns, bpf_ktime_get_ns());
 	info.pid = current_tgid();
 	info.role = EBPF_NET_ROLE_CLIENT;
-	sock_entry_insert(skp, &info, &raced);
+	if (sock_entry_add(skp, &info) != -EEXIST)
+		return;
+
+	/* A socket reused for a new connect() (after a failed connect or a
+	 * disconnect): close out the previous connection, then add this one */
+	old = bpf_map_lookup_elem(&sock_stats, &skp);
+	if (old)
+		tcp_entry_finalize(skp, sk, old);
+	sock_entry_add(skp, &info);
 }
 
 /* SYN_SENT -> ESTABLISHED: the client's handshake completed (softirq). */
@@ -88,13 +89,13 @@ static __always_inline void on_client_established(const struct transition *t)
 	const struct sock *sk = t->sk;
 	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info info, *e;
-	bool raced;
 	__u32 netns;
 
-	/* Known entry: complete its 4-tuple (the local port is known now) */
+	/* Known entry: complete its 4-tuple (the kernel picked the local port
+	 * after SYN_SENT; the addresses were set before) */
 	e = bpf_map_lookup_elem(&sock_stats, &skp);
 	if (e) {
-		addrs_from_sk(sk, e);
+		e->sport = sk_local_port(sk);
 		e->state = TCP_ESTABLISHED;
 		e->last_update_ns = bpf_ktime_get_ns();
 		__sync_fetch_and_or(&e->flags, EBPF_NET_F_ESTABLISHED);
@@ -109,7 +110,7 @@ static __always_inline void on_client_established(const struct transition *t)
 	tcp_info_init(&info, t, netns, bpf_ktime_get_ns());
 	info.role = EBPF_NET_ROLE_CLIENT;
 	info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PID_TENTATIVE;
-	if (sock_entry_insert(skp, &info, &raced) && !raced)
+	if (sock_entry_add(skp, &info) == 0)
 		tentative_add(1);
 }
 
@@ -120,33 +121,40 @@ static __always_inline void on_server_established(const struct transition *t)
 	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info info, *e;
 	struct ebpf_net_listener *l;
-	bool raced;
 	__u32 netns;
 
 	netns = sk_netns(sk);
+	if (!netns_ok(netns))
+		return;
 
-	/* Already known (TCP Fast Open: data flowed in SYN_RECV): it is a server */
+	/* pid: the owner of the listening (netns, port), see listener_guess */
+	tcp_info_init(&info, t, netns, bpf_ktime_get_ns());
+	info.role = EBPF_NET_ROLE_SERVER;
+	info.flags = EBPF_NET_F_ESTABLISHED;
+	l = listener_lookup(netns, info.sport);
+	if (!l || listener_verify(l))
+		info.flags |= EBPF_NET_F_PID_TENTATIVE;
+	if (l)
+		info.pid = l->pid;
+	switch (sock_entry_add(skp, &info)) {
+	case 0:
+		if (info.flags & EBPF_NET_F_PID_TENTATIVE)
+			tentative_add(1);
+		return;
+	case -EEXIST:
+		break;
+	default:
+		return;
+	}
+
+	/* Already known (adopted while in SYN_RECV, TCP Fast Open): a server */
 	e = bpf_map_lookup_elem(&sock_stats, &skp);
 	if (e) {
 		addrs_from_sk(sk, e);
 		e->role = EBPF_NET_ROLE_SERVER;
 		e->state = TCP_ESTABLISHED;
 		__sync_fetch_and_or(&e->flags, EBPF_NET_F_ESTABLISHED);
-		return;
 	}
-	if (!netns_ok(netns))
-		return;
-
-	/* pid: the process that called listen() on this (netns, port); the
-	 * first send/recv confirms or corrects it (EBPF_NET_EV_SOCK_PID) */
-	tcp_info_init(&info, t, netns, bpf_ktime_get_ns());
-	info.role = EBPF_NET_ROLE_SERVER;
-	info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PID_TENTATIVE;
-	l = listener_lookup(netns, info.sport);
-	if (l)
-		info.pid = l->pid;
-	if (sock_entry_insert(skp, &info, &raced) && !raced)
-		tentative_add(1);
 }
 
 /* -> LISTEN: remember who listens on (netns, port); emit a listen event. */
@@ -207,11 +215,12 @@ static __always_inline void on_listen_close(const struct transition *t)
 	info.close_ns = bpf_ktime_get_ns();
 	addrs_from_sk(sk, &info);
 
-	/* Delete the owner entry only if it is ours (SO_REUSEPORT siblings) */
+	/* Delete the owner entry only if it is ours (SO_REUSEPORT siblings), or
+	 * was learned from an accepted socket (sk 0: a listener older than us) */
 	k.netns = netns;
 	k.port = info.sport;
 	l = bpf_map_lookup_elem(&listeners, &k);
-	if (l && l->sk == skp) {
+	if (l && (l->sk == skp || l->sk == 0)) {
 		info.pid = l->pid;
 		bpf_map_delete_elem(&listeners, &k);
 	}
@@ -244,9 +253,10 @@ static __always_inline void on_close(const struct transition *t)
 
 	e = bpf_map_lookup_elem(&sock_stats, &skp);
 	if (e) {
-		/* Record the close; the full 4-tuple is known now even for a
-		 * connect that never completed */
-		addrs_from_sk(sk, e);
+		/* Record the close; a connect that never completed has its
+		 * local port only now (if the kernel picked one) */
+		if (!(e->flags & EBPF_NET_F_ESTABLISHED))
+			e->sport = sk_local_port(sk);
 		e->close_ns = bpf_ktime_get_ns();
 		e->last_update_ns = e->close_ns;
 		e->close_old_state = t->oldstate;
