@@ -33,8 +33,12 @@
 // new connections/s (i.e. <= 0.1 CPU s per 10k connections).
 //
 //   node bench/dist/collector-overhead.js [--seconds 10] [--rounds 3] [--warmup 3] [--pin] [--no-tcplife]
-//                                         [--sink] [--udp on|off] [--workload all|keep_alive|new_connection]
+//                                         [--sink] [--kernel-only] [--udp on|off] [--workload all|keep_alive|new_connection]
 //
+// --kernel-only adds a run per round with the collector stopped (SIGSTOP) for wrk's window: its
+// programs stay attached and run, nothing drains the ring (a full ring drops records, each a little
+// cheaper than a written one), so the loss left is the BPF programs' own time, spent on the
+// workload's threads; <workload>_kernel_only reports it beside the full collector's.
 // --sink replaces the reducer with a process that discards the collector's stream: on a 2-core
 // machine the reducer's CPU otherwise counts against nginx too, which it would not in a deployment
 // (the reducer runs elsewhere). The default keeps the real reducer, as asked. --udp off runs the
@@ -73,13 +77,14 @@ function fail(message: string, code = 2): never {
 }
 
 // --- options ------------------------------------------------------------------------------------
-const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, sink: false, workload: 'all', udp: 'on' };
+const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, sink: false, kernelOnly: false, workload: 'all', udp: 'on' };
 {
   const args = process.argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--pin') options.pin = true;
     else if (a === '--sink') options.sink = true;
+    else if (a === '--kernel-only') options.kernelOnly = true;
     else if (a === '--no-tcplife') options.tcplife = false;
     else if (a === '--udp') {
       options.udp = args[++i] ?? '';
@@ -93,9 +98,9 @@ const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, 
       if (!Number.isInteger(v) || v < (a === '--warmup' ? 0 : a === '--rounds' ? 2 : 1)) fail(`${a} takes a whole number${a === '--rounds' ? ' >= 2' : a === '--warmup' ? ' >= 0' : ' >= 1'}`);
       options[a.slice(2) as 'seconds' | 'rounds' | 'warmup'] = v;
     } else if (a === '--help' || a === '-h') {
-      console.log('node bench/dist/collector-overhead.js [--seconds 10] [--rounds 3] [--warmup 3] [--pin] [--no-tcplife] [--sink] [--udp on|off] [--workload all|keep_alive|new_connection]   (root; env EBPF_NET_BENCH_CPU_PROF=<dir> profiles the collector)');
+      console.log('node bench/dist/collector-overhead.js [--seconds 10] [--rounds 3] [--warmup 3] [--pin] [--no-tcplife] [--sink] [--kernel-only] [--udp on|off] [--workload all|keep_alive|new_connection]   (root; env EBPF_NET_BENCH_CPU_PROF=<dir> profiles the collector)');
       process.exit(0);
-    } else fail(`unknown option ${a}; options: --seconds N --rounds N --warmup N --pin --no-tcplife --sink --udp on|off --workload W`);
+    } else fail(`unknown option ${a}; options: --seconds N --rounds N --warmup N --pin --no-tcplife --sink --kernel-only --udp on|off --workload W`);
   }
 }
 
@@ -266,7 +271,7 @@ async function stopAgent(agent: Child, sig: NodeJS.Signals): Promise<void> {
   checkNoProgramsLeft();
 }
 
-type Config = 'without' | 'with' | 'tcplife';
+type Config = 'without' | 'with' | 'kernel_only' | 'tcplife';
 interface Workload {
   name: 'keep_alive' | 'new_connection';
   wrkArgs: string[];
@@ -318,9 +323,10 @@ async function runOnce(workload: Workload, config: Config, round: number, ctx: {
   const runName = `${workload.name}-${config}-${round}`;
   let agent: Child | undefined;
   try {
-    if (config === 'with') agent = await startCollector(ctx.intake, runName);
+    if (config === 'with' || config === 'kernel_only') agent = await startCollector(ctx.intake, runName);
     if (config === 'tcplife') agent = await startTcplife(runName);
     if (agent) await sleep(1000); // start-up work (snapshot, first map reads) is not the run's
+    if (config === 'kernel_only') process.kill(agent!.pid, 'SIGSTOP');
     const agent0 = agent ? cpuTimes(agent.pid) : undefined;
     const reducer0 = cpuSeconds(ctx.reducer.pid) ?? 0;
     const nginx0 = groupCpuSeconds(ctx.nginx.pid);
@@ -331,6 +337,7 @@ async function runOnce(workload: Workload, config: Config, round: number, ctx: {
     const t0 = nowUs();
     const wrk = await runWrk(workload, ctx.url, options.seconds, runName);
     const t1 = nowUs();
+    if (config === 'kernel_only') process.kill(agent!.pid, 'SIGCONT');
     if (agent && !agent.alive) throw new Error(`${agent.name} exited during the run (code ${agent.exitCode}):\n${agent.tail()}`);
     const m1 = machineCpu();
     const agent1 = agent ? cpuTimes(agent.pid) : undefined;
@@ -355,6 +362,7 @@ async function runOnce(workload: Workload, config: Config, round: number, ctx: {
     if (config === 'with' && PROFILE_DIR) run.profileWindow = { fromUs: t0, toUs: t1, file: join(PROFILE_DIR, `collector-${runName}.cpuprofile`) };
     return run;
   } finally {
+    if (agent && config === 'kernel_only' && agent.alive) process.kill(agent.pid, 'SIGCONT');
     if (agent) await stopAgent(agent, config === 'tcplife' ? 'SIGINT' : 'SIGTERM');
     if (agent && config === 'tcplife') {
       const lines = readFileSync(agent.logPath, 'utf8').split('\n').length - 2;
@@ -377,7 +385,7 @@ function summarize(workload: Workload, runs: Run[]): void {
   const cpuPerRequestRatio = (c: Config) => median(of(c).map((r) => workloadCpu(r) / workloadCpu(without.find((w) => w.round === r.round)!)));
   const newConn = workload.name === 'new_connection';
 
-  const figures = (c: 'with' | 'tcplife', who: 'collector' | 'tcplife') => {
+  const figures = (c: 'with' | 'kernel_only' | 'tcplife', who: 'collector' | 'tcplife') => {
     const rs = of(c);
     const rps = median(rs.map((r) => r.wrk.rps));
     const ratio = rps / rpsWithout;
@@ -418,6 +426,23 @@ function summarize(workload: Workload, runs: Run[]): void {
     loss_target_met: loss <= workload.lossTarget,
     ...(newConn ? { cpu_target_met: cpuAt10k! <= 10 } : {}),
   });
+  if (of('kernel_only').length > 0) {
+    const kernel = figures('kernel_only', 'collector');
+    emit({
+      bench: BENCH,
+      case: `${workload.name}_kernel_only`,
+      rounds: options.rounds,
+      seconds: options.seconds,
+      rps_without: kernel.rps_without,
+      rps_with: kernel.rps_with,
+      ratio: kernel.ratio,
+      ratio_per_round_median: kernel.ratio_per_round_median,
+      loss_percent: kernel.loss_percent,
+      workload_cpu_per_request_ratio: kernel.workload_cpu_per_request_ratio,
+      share_of_collector_loss: loss > 0 ? (kernel.loss_percent as number) / loss : undefined,
+      note: 'the collector stopped (SIGSTOP) during the run: its BPF programs alone; a full ring drops what they would have written',
+    });
+  }
   if (of('tcplife').length > 0) {
     const theirs = figures('tcplife', 'tcplife');
     emit({
@@ -492,7 +517,9 @@ async function main(): Promise<void> {
       tcplifeStatus = `fails on this kernel: ${(error as Error).message.split('\n').slice(0, 3).join(' / ')}`;
     }
   }
-  const configs: Config[] = tcplifeStatus === 'works' ? ['without', 'with', 'tcplife'] : ['without', 'with'];
+  const configs: Config[] = ['without', 'with'];
+  if (options.kernelOnly) configs.push('kernel_only');
+  if (tcplifeStatus === 'works') configs.push('tcplife');
   emit({
     bench: BENCH,
     case: 'setup',
@@ -568,7 +595,9 @@ async function main(): Promise<void> {
       reducer_messages_total: find('ebpf_net_reducer_messages'),
       reducer_received_bytes_total: find('ebpf_net_reducer_received_bytes'),
       collector_lost_events_by_cause: lost,
-      note: 'over all "with" runs together (the collectors share one node identity)',
+      note: options.kernelOnly
+        ? 'over all "with" and "kernel_only" runs together (the collectors share one node identity); a stopped collector\'s full ring counts as lost events'
+        : 'over all "with" runs together (the collectors share one node identity)',
     });
   } catch (error) {
     console.error(`bench/${BENCH}: cannot read the reducer's /metrics: ${(error as Error).message}`);
