@@ -194,7 +194,7 @@ export function startReducer(ports: { intake: number; http: number }, db: string
 }
 
 export function startCollector(intakePort: number, logDir: string, name: string, extra: string[] = []): Daemon {
-  return new Daemon(name, COLLECTOR, ['--no-log-file', '--log-console', '--interval', '250ms', ...extra], { EBPF_NET_INTAKE_HOST: '127.0.0.1', EBPF_NET_INTAKE_PORT: String(intakePort) }, logDir);
+  return new Daemon(name, COLLECTOR, ['--no-log-file', '--log-console', '--interval', '250ms', ...extra], { EBPF_NET_INTAKE_HOST: '127.0.0.1', EBPF_NET_INTAKE_PORT: String(intakePort), EBPF_NET_DATA_DIR: join(logDir, `${name}-data`) }, logDir);
 }
 
 /** The samples of the metric metricValue last looked up, shown when a wait on it times out. */

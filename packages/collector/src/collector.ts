@@ -18,6 +18,7 @@ import { KernelProbes } from './kernel/probes.js';
 import type { KernelEvent } from './kernel/events.js';
 import { KernelLossCause } from './kernel/abi.js';
 import { type ContainerInput, ProcessTracker } from './tracker/processes.js';
+import { saveConnections, savedConnectionsPath, takeSavedConnections } from './tracker/saved-connections.js';
 import { type ExistingSocket, SocketTracker } from './tracker/sockets.js';
 
 export const COLLECTOR_VERSION = '0.1.0';
@@ -88,6 +89,7 @@ export class Collector {
     const existing: ExistingSocket[] = scanned.map((s) => ({ protocol: s.protocol, family: s.family, localAddr: s.localAddr, localPort: s.localPort, remoteAddr: s.remoteAddr, remotePort: s.remotePort, netns: s.netns, pid: s.pid, role: s.role }));
     this.sockets.addExisting(existing);
     this.log.info({ processes: processes.length, sockets: existing.length, ms: Date.now() - started }, 'took stock of existing processes and sockets');
+    this.restoreSavedConnections();
     // The kernel counts a TCP connection it has an entry for: give it one for each found here.
     const adoption = await this.probes.adoptTcp(scanned.filter((s) => s.protocol === 6 && s.pid > 0 && s.fd >= 0));
     const notAdopted = Object.values(adoption.failed).reduce((a, b) => a + b, 0);
@@ -105,9 +107,52 @@ export class Collector {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.poll(); // the last events and deltas (the poll drains the ring first)
-    await this.client.stop();
+    const delivered = await this.client.stop();
     this.probes?.close();
     this.probes = undefined;
+    this.saveConnections(delivered);
+  }
+
+  /** The counters a collector that stopped before this one reported (saved-connections.ts). */
+  private restoreSavedConnections(): void {
+    const bootId = this.bootId();
+    if (!bootId) return;
+    const taken = takeSavedConnections(this.config.dataDir, bootId);
+    if (taken.ignored) this.log.warn({ dataDir: this.config.dataDir }, `not continuing from the last run's counters: ${taken.ignored}`);
+    if (taken.counters.size === 0) return;
+    this.sockets.restoreFrom(taken.counters);
+    this.log.info({ connections: taken.counters.size }, 'continuing the counters of the connections the last run left open');
+  }
+
+  /**
+   * At a stop whose reports the reducer acknowledged, the counters of the connections still open,
+   * for the next start: what moves until then is reported by it. Unacknowledged reports may be
+   * lost, so then nothing is saved, and the next start counts from its own adoption.
+   */
+  private saveConnections(delivered: boolean): void {
+    const path = savedConnectionsPath(this.config.dataDir);
+    if (!delivered) {
+      this.log.info('the reducer did not acknowledge the last reports: the open connections\' counters are not saved for the next start');
+      return;
+    }
+    const bootId = this.bootId();
+    if (!bootId) return; // no way to tell a restart from a reboot
+    const live = this.sockets.liveTcpConnections();
+    try {
+      saveConnections(this.config.dataDir, bootId, live);
+      this.log.info({ connections: live.length, path }, 'saved the counters of the open connections for the next start');
+    } catch (error) {
+      this.log.warn({ path }, `cannot save the open connections' counters for the next start: ${(error as Error).message}`);
+    }
+  }
+
+  /** This boot of the host (sockets do not survive a reboot); '' when unknown. */
+  private bootId(): string {
+    try {
+      return readFileSync(join(this.paths.proc, 'sys/kernel/random/boot_id'), 'utf8').trim();
+    } catch {
+      return '';
+    }
   }
 
   private every(ms: number, fn: () => void): void {

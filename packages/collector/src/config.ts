@@ -89,7 +89,7 @@ export const ENVIRONMENT = [
   ['EBPF_NET_INTAKE_HOST', "the reducer's host name or address (required)"],
   ['EBPF_NET_INTAKE_PORT', "the reducer's intake port, usually 8000 (required)"],
   ['EBPF_NET_HOST_DIR', "where the host's filesystem is mounted when running in a container (default /hostfs; used when it exists)"],
-  ['EBPF_NET_DATA_DIR', 'for state kept across restarts (default /var/lib/ebpf-net; nothing is kept there yet)'],
+  ['EBPF_NET_DATA_DIR', 'state kept across restarts (default /var/lib/ebpf-net): a clean stop saves the counters of the open TCP connections, so that the next start on the same boot (within 15 min) reports what moved in between'],
   ['EBPF_NET_LOG_FILE_PATH', 'the JSON log file (default /var/log/ebpf_net.log)'],
   ['EBPF_NET_BPF_OBJECT', 'the compiled BPF object with raw tracepoints; its typed build is beside it, as *.typed.bpf.o (default: bpf/.output/ebpf_net.bpf.o of this checkout)'],
 ] as const;

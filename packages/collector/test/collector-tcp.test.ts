@@ -6,6 +6,9 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { CloseCause, EntityFlags, SocketProtocol, SocketRole } from '@ebpf-net/protocol';
 import { type CollectorProcess, CommDir, Endpoint, SKIP_REASON, freePort, killAll, pythonPath, startCollector } from './support/collector-process.js';
@@ -283,6 +286,61 @@ test('a listener from before the start, a connection after: the accepted socket 
     server.kill();
     await killAll();
     await intake.stop();
+  }
+});
+
+test('a restart continues the counters of a connection left open: what moved while no collector ran is reported, once', { skip: SKIP_REASON, timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const server = Endpoint.start('tcp-listen', ['127.0.0.1', port], comms!.link('ebn-rst-srv', pythonPath()));
+  const intake = await TestIntakeServer.start();
+  const dataDir = mkdtempSync(join(tmpdir(), 'ebpf-net-restart-'));
+  let collector: CollectorProcess | undefined;
+  try {
+    await server.next();
+    const client = Endpoint.start('tcp-connect', ['127.0.0.1', port], comms!.link('ebn-rst-cli', pythonPath()));
+    const clientPort = ((await client.next()) as { local: [string, number] }).local[1];
+    await server.next();
+    const clientTuple = { localAddr: '127.0.0.1', localPort: clientPort, remoteAddr: '127.0.0.1', remotePort: port };
+    const serverTuple = { localAddr: '127.0.0.1', localPort: port, remoteAddr: '127.0.0.1', remotePort: clientPort };
+    // Bytes of each end over every session (each collector run reports under its own ids).
+    const sums = () => [clientTuple, serverTuple].flatMap((t) => {
+      const views = intake.findSockets(t, SocketProtocol.TCP);
+      return [views.reduce((a, v) => a + v.totals.bytesSent, 0), views.reduce((a, v) => a + v.totals.bytesReceived, 0)];
+    });
+    const reach = (expected: number[], what: string) => intake.waitFor(() => sums().every((v, i) => v === expected[i]), 10_000, what).catch((e: Error) => {
+      throw new Error(`${e.message}: client sent/received, server sent/received ${JSON.stringify(sums())}`);
+    });
+
+    collector = await startCollector(intake, { dataDir });
+    await client.command('send 1000');
+    await server.command('recv 1000');
+    await reach([1000, 0, 0, 1000], 'the first run reports 1000 bytes');
+    assert.deepEqual(await collector.stop(), { code: 0, signal: null });
+    assert.ok(existsSync(join(dataDir, 'tcp-connections.json')), `a clean stop saves the open connections: ${collector.stderr}`);
+
+    // No collector: the kernel counts on.
+    await client.command('send 2000');
+    await server.command('recv 2000');
+    await server.command('send 3000');
+    await client.command('recv 3000');
+
+    collector = await startCollector(intake, { dataDir });
+    await client.command('send 500');
+    await server.command('recv 500');
+    await reach([3500, 3000, 3000, 3500], 'the second run reports the gap and its own bytes');
+    await settle(700);
+    assert.deepEqual(sums(), [3500, 3000, 3000, 3500], 'nothing counted twice');
+    assert.match(collector.stderr, /continuing the counters of the connections the last run left open/);
+    assert.ok(!existsSync(join(dataDir, 'tcp-connections.json')), 'the start that used the saved counters took the file');
+
+    await client.finish();
+    await server.finish();
+  } finally {
+    collector?.kill();
+    server.kill();
+    await killAll();
+    await intake.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
 

@@ -107,20 +107,28 @@ export class IntakeClient {
     this.lastWriteMs = Date.now();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Sends what is batched, waits up to `ackWaitMs` for the reducer to acknowledge all it was
+   * sent, and closes. True when it acknowledged every message of the connection.
+   */
+  async stop(ackWaitMs = 1000): Promise<boolean> {
     this.stopped = true;
     clearInterval(this.flushTimer);
     clearTimeout(this.retryTimer);
     const socket = this.socket;
     // A socket that already closed (the reducer went away) emits no second 'close'.
-    if (!socket || socket.destroyed) return;
+    if (!socket || socket.destroyed) return false;
     this.flush();
+    const deadline = Date.now() + ackWaitMs;
+    while (this.up && this.acked < this.written && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const complete = this.up && this.acked >= this.written && this.encoder.pendingMessages === 0;
     this.up = false;
     await new Promise<void>((resolve) => {
       socket.once('close', () => resolve());
       socket.end();
       setTimeout(() => socket.destroy(), 2000).unref();
     });
+    return complete;
   }
 
   private tick(): void {

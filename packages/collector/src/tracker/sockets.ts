@@ -8,11 +8,12 @@
 // count from 1). When the kernel later sees such a socket (TCP_EXISTING, or a socket_id 0
 // close), it is matched by 4-tuple and network namespace: no duplicate, no gap.
 
-import { CloseCause, EntityFlags, type MessageInput, type MessageName, SocketProtocol, SocketRole } from '@ebpf-net/protocol';
+import { CloseCause, EntityFlags, type MessageInput, type MessageName, SocketProtocol, SocketRole, formatIp } from '@ebpf-net/protocol';
 import { EventType, KernelCloseCause, KernelRole, SockFlag } from '../kernel/abi.js';
 import type { SockInfo, SocketEvent } from '../kernel/events.js';
 import type { UdpRemoteCounters } from '../kernel/probes.js';
 import { type AddressWords, copyWords, localBytes, remoteBytes, wordsFromText, wordsToBytes } from './address-words.js';
+import { type SavedConnection, type SavedCounters, connectionKey } from './saved-connections.js';
 
 export interface Outbox {
   readonly connected: boolean;
@@ -79,6 +80,15 @@ class Tracked implements AddressWords {
     readonly netns: number,
   ) {}
 
+  /** Counters as reported by the collector that ran before this one (saved-connections.ts). */
+  restoreCounters(saved: SavedCounters): void {
+    this.bytesSent = saved.bytesSent;
+    this.bytesReceived = saved.bytesReceived;
+    this.segsOut = saved.segsOut;
+    this.segsIn = saved.segsIn;
+    this.retransmits = saved.retransmits;
+  }
+
   /** The kernel's cumulative counters as the new base of deltas (never lower than before), srtt as is. */
   takeCounters(info: SockInfo): void {
     this.bytesSent = Math.max(this.bytesSent, info.bytesSent);
@@ -125,6 +135,8 @@ export class SocketTracker {
   dropped = 0;
   /** UDP per-remote counters read for a socket with no entry here (its open event was lost). */
   unknownUdpSockets = 0;
+  /** Counters the previous collector reported, by connection, until the first poll (see restoreFrom). */
+  private saved = new Map<string, SavedCounters>();
   private readonly openOut: (m: MessageInput<'socketOpen'>) => void;
   private readonly addressOut: (m: MessageInput<'socketAddress'>) => void;
   private readonly statsOut: (m: MessageInput<'socketStats'>) => void;
@@ -142,6 +154,29 @@ export class SocketTracker {
 
   get size(): number {
     return this.byKernelId.size + this.scanned.size;
+  }
+
+  /**
+   * The counters a previous collector reported for connections still open (saved-connections.ts):
+   * an adopted connection found there counts its first delta from them, not from its adoption.
+   * Kept until the first poll, which has adopted all there is to adopt.
+   */
+  restoreFrom(saved: Map<string, SavedCounters>): void {
+    this.saved = saved;
+  }
+
+  /** Live TCP connections with the counters as last sent, for the next collector (saved-connections.ts). */
+  liveTcpConnections(): SavedConnection[] {
+    const out: SavedConnection[] = [];
+    for (const [key, t] of this.byKernelId) {
+      if (t.protocol !== SocketProtocol.TCP || !t.addressKnown || this.closing.has(key)) continue;
+      wordsToBytes(t);
+      out.push({
+        netns: t.netns, localAddr: formatIp(localBytes, 0), localPort: t.localPort, remoteAddr: formatIp(remoteBytes, 0), remotePort: t.remotePort,
+        bytesSent: t.bytesSent, bytesReceived: t.bytesReceived, segsOut: t.segsOut, segsIn: t.segsIn, retransmits: t.retransmits,
+      });
+    }
+    return out;
   }
 
   /** Takes the sockets the startup scan found; they are announced as pre-existing. */
@@ -212,6 +247,7 @@ export class SocketTracker {
       if (!t.addressKnown && info.protocol === SocketProtocol.TCP && (info.flags & SockFlag.ESTABLISHED) !== 0) this.learnAddress(t, info);
       if (info.protocol === SocketProtocol.TCP) this.sendDelta(t, info);
     });
+    if (this.saved.size > 0) this.saved = new Map(); // every connection still open is adopted by now
     // Only closes known before this read are finished after it: one drained during the read
     // may have counters this pass did not see, so it waits for the next poll.
     const udpClosed = [...this.udpClosing];
@@ -299,7 +335,13 @@ export class SocketTracker {
    */
   private trackAdopted(info: SockInfo): Tracked | undefined {
     const t = this.track(info, EntityFlags.PREEXISTING);
-    t?.takeCounters(info);
+    if (!t) return t;
+    t.takeCounters(info);
+    const saved = this.saved.size > 0 ? this.saved.get(connectionKey(info.netns, info.localAddr, info.localPort, info.remoteAddr, info.remotePort)) : undefined;
+    // Counters that only grow: a saved value above the kernel's is another connection's.
+    if (saved && saved.bytesSent <= info.bytesSent && saved.bytesReceived <= info.bytesReceived && saved.segsOut <= info.segsOut && saved.segsIn <= info.segsIn) {
+      t.restoreCounters(saved);
+    }
     return t;
   }
 

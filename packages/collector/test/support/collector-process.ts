@@ -76,6 +76,8 @@ export interface CollectorOptions {
   env?: Record<string, string | undefined>;
   /** Arguments; by default --no-log-file --log-console --interval 200ms. */
   args?: string[];
+  /** EBPF_NET_DATA_DIR; by default a new empty directory, so that no run sees another's saved state. */
+  dataDir?: string;
 }
 
 /** One running kernel-collector. */
@@ -101,6 +103,7 @@ export class CollectorProcess {
       EBPF_NET_LOG_LEVEL: undefined,
       EBPF_NET_INTERVAL: undefined,
       EBPF_NET_NETNS: undefined,
+      EBPF_NET_DATA_DIR: options.dataDir ?? mkdtempSync(join(tmpdir(), 'ebpf-net-collector-data-')),
     };
     for (const [k, v] of Object.entries(options.env ?? {})) env[k] = v;
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
