@@ -65,8 +65,13 @@ export function takeSavedConnections(dataDir: string, bootId: string, nowMs = Da
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { counters: new Map() };
     return { counters: new Map(), ignored: `cannot read ${path}: ${(error as Error).message}` };
   }
-  rmSync(path, { force: true });
   const counters = new Map<string, SavedCounters>();
+  try {
+    rmSync(path, { force: true });
+  } catch (error) {
+    // Left in place, it would give stale baselines to a later start too.
+    return { counters, ignored: `cannot remove ${path} after reading it: ${(error as Error).message}` };
+  }
   let saved: { version?: unknown; bootId?: unknown; savedAtMs?: unknown; connections?: unknown };
   try {
     saved = JSON.parse(text) as typeof saved;
