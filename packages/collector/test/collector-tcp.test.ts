@@ -344,6 +344,36 @@ test('a restart continues the counters of a connection left open: what moved whi
   }
 });
 
+test('a stop whose last reports the reducer did not acknowledge saves nothing for the next start', { skip: SKIP_REASON, timeout: 40_000 }, async () => {
+  const port = await freePort();
+  const server = Endpoint.start('tcp-listen', ['127.0.0.1', port], comms!.link('ebn-nack-srv', pythonPath()));
+  const intake = await TestIntakeServer.start();
+  const dataDir = mkdtempSync(join(tmpdir(), 'ebpf-net-unacked-'));
+  let collector: CollectorProcess | undefined;
+  try {
+    await server.next();
+    collector = await startCollector(intake, { dataDir });
+    const client = Endpoint.start('tcp-connect', ['127.0.0.1', port], comms!.link('ebn-nack-cli', pythonPath()));
+    await client.next();
+    await server.next();
+    intake.pauseReading(); // a stalled reducer: what the collector writes now is never acknowledged
+    await client.command('send 100');
+    await server.command('recv 100');
+    await settle(500);
+    assert.deepEqual(await collector.stop(), { code: 0, signal: null });
+    assert.equal(existsSync(join(dataDir, 'tcp-connections.json')), false, 'nothing saved');
+    assert.match(collector.stderr, /did not acknowledge the last reports/);
+    await client.finish();
+    await server.finish();
+  } finally {
+    collector?.kill();
+    server.kill();
+    await killAll();
+    await intake.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('a connect() answered by a reset is reported closed with cause REFUSED', { skip: SKIP_REASON, timeout: 40_000 }, async () => {
   const intake = await TestIntakeServer.start();
   let collector: CollectorProcess | undefined;
