@@ -289,17 +289,33 @@ test('a listener from before the start, a connection after: the accepted socket 
   }
 });
 
-test('a restart continues the counters of a connection left open: what moved while no collector ran is reported, once', { skip: SKIP_REASON, timeout: 60_000 }, async () => {
+/** A loopback connection between two python processes, a test intake and an empty data directory, for `body`. */
+async function withConnectionAndDataDir(
+  name: string,
+  body: (c: { client: Endpoint; server: Endpoint; clientPort: number; port: number; intake: TestIntakeServer; dataDir: string }) => Promise<void>,
+): Promise<void> {
   const port = await freePort();
-  const server = Endpoint.start('tcp-listen', ['127.0.0.1', port], comms!.link('ebn-rst-srv', pythonPath()));
+  const server = Endpoint.start('tcp-listen', ['127.0.0.1', port], comms!.link(`ebn-${name}-srv`, pythonPath()));
   const intake = await TestIntakeServer.start();
-  const dataDir = mkdtempSync(join(tmpdir(), 'ebpf-net-restart-'));
-  let collector: CollectorProcess | undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), `ebpf-net-${name}-`));
   try {
     await server.next();
-    const client = Endpoint.start('tcp-connect', ['127.0.0.1', port], comms!.link('ebn-rst-cli', pythonPath()));
+    const client = Endpoint.start('tcp-connect', ['127.0.0.1', port], comms!.link(`ebn-${name}-cli`, pythonPath()));
     const clientPort = ((await client.next()) as { local: [string, number] }).local[1];
     await server.next();
+    await body({ client, server, clientPort, port, intake, dataDir });
+    await client.finish();
+    await server.finish();
+  } finally {
+    server.kill();
+    await killAll();
+    await intake.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('a restart continues the counters of a connection left open: what moved while no collector ran is reported, once', { skip: SKIP_REASON, timeout: 60_000 }, async () => {
+  await withConnectionAndDataDir('rst', async ({ client, server, clientPort, port, intake, dataDir }) => {
     const clientTuple = { localAddr: '127.0.0.1', localPort: clientPort, remoteAddr: '127.0.0.1', remotePort: port };
     const serverTuple = { localAddr: '127.0.0.1', localPort: port, remoteAddr: '127.0.0.1', remotePort: clientPort };
     // Bytes of each end over every session (each collector run reports under its own ids).
@@ -311,7 +327,7 @@ test('a restart continues the counters of a connection left open: what moved whi
       throw new Error(`${e.message}: client sent/received, server sent/received ${JSON.stringify(sums())}`);
     });
 
-    collector = await startCollector(intake, { dataDir });
+    let collector = await startCollector(intake, { dataDir });
     await client.command('send 1000');
     await server.command('recv 1000');
     await reach([1000, 0, 0, 1000], 'the first run reports 1000 bytes');
@@ -332,30 +348,13 @@ test('a restart continues the counters of a connection left open: what moved whi
     assert.deepEqual(sums(), [3500, 3000, 3000, 3500], 'nothing counted twice');
     assert.match(collector.stderr, /continuing the counters of the connections the last run left open/);
     assert.ok(!existsSync(join(dataDir, 'tcp-connections.json')), 'the start that used the saved counters took the file');
-
-    await client.finish();
-    await server.finish();
-  } finally {
-    collector?.kill();
-    server.kill();
-    await killAll();
-    await intake.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a stop whose last reports the reducer did not acknowledge saves nothing for the next start', { skip: SKIP_REASON, timeout: 40_000 }, async () => {
-  const port = await freePort();
-  const server = Endpoint.start('tcp-listen', ['127.0.0.1', port], comms!.link('ebn-nack-srv', pythonPath()));
-  const intake = await TestIntakeServer.start();
-  const dataDir = mkdtempSync(join(tmpdir(), 'ebpf-net-unacked-'));
-  let collector: CollectorProcess | undefined;
-  try {
-    await server.next();
-    collector = await startCollector(intake, { dataDir });
-    const client = Endpoint.start('tcp-connect', ['127.0.0.1', port], comms!.link('ebn-nack-cli', pythonPath()));
-    await client.next();
-    await server.next();
+  await withConnectionAndDataDir('nack', async ({ client, server, intake, dataDir }) => {
+    const collector = await startCollector(intake, { dataDir });
+    await settle(500); // the connection adopted and reported
     intake.pauseReading(); // a stalled reducer: what the collector writes now is never acknowledged
     await client.command('send 100');
     await server.command('recv 100');
@@ -363,15 +362,7 @@ test('a stop whose last reports the reducer did not acknowledge saves nothing fo
     assert.deepEqual(await collector.stop(), { code: 0, signal: null });
     assert.equal(existsSync(join(dataDir, 'tcp-connections.json')), false, 'nothing saved');
     assert.match(collector.stderr, /did not acknowledge the last reports/);
-    await client.finish();
-    await server.finish();
-  } finally {
-    collector?.kill();
-    server.kill();
-    await killAll();
-    await intake.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a connect() answered by a reset is reported closed with cause REFUSED', { skip: SKIP_REASON, timeout: 40_000 }, async () => {
