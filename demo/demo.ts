@@ -168,7 +168,7 @@ async function main(): Promise<void> {
 
   const reducer = start('reducer', node, [join(root, 'packages/reducer/dist/src/cli.js'), '--host', '127.0.0.1', '--port', String(intake), '--prom', `127.0.0.1:${http}`, '--db', db, '--interval', '1s', '--aggregation', 'process,node', '--no-log-file', '--log-console']);
   await waitUntil('the reducer to start', async () => (await fetch(`http://127.0.0.1:${http}/healthz`)).ok, 20_000);
-  const collector = start('collector', node, [join(root, 'packages/collector/dist/src/cli.js'), '--no-log-file', '--log-console'], { EBPF_NET_INTAKE_HOST: '127.0.0.1', EBPF_NET_INTAKE_PORT: String(intake) });
+  const collector = start('collector', node, [join(root, 'packages/collector/dist/src/cli.js'), '--no-log-file', '--log-console'], { EBPF_NET_INTAKE_HOST: '127.0.0.1', EBPF_NET_INTAKE_PORT: String(intake), EBPF_NET_DATA_DIR: join(dataDir, 'collector') });
   const metrics = async () => (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
   await waitUntil('the collector to connect', async () => /ebpf_net_reducer_collectors 1\b/.test(await metrics()), 30_000);
 
