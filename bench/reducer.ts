@@ -1,7 +1,8 @@
 // bench/reducer: messages/s ingested end to end (decode, state, matching, aggregation) by one
-// reducer on one core, from N synthetic collectors over loopback in another process; and the
-// heap per active flow.
-//   node --expose-gc bench/dist/reducer.js [--collectors N] [--sockets K] [--seconds S] [--flows F]
+// reducer on one core, from N synthetic collectors over loopback in another process; short
+// connections per second it takes, both ends of each reported by two collectors (open, address,
+// counters, close: the work of connection churn); and the heap per active flow.
+//   node --expose-gc bench/dist/reducer.js [--collectors N] [--sockets K] [--seconds S] [--flows F] [--batch B]
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +11,7 @@ import { DEFAULT_LIMITS, Reducer } from '@ebpf-net/reducer';
 import { SyntheticCollector } from '@ebpf-net/reducer/testing';
 import { emit, parseBenchArgs } from './report.js';
 
-const args = parseBenchArgs({ collectors: 16, sockets: 1000, seconds: 6, flows: 100_000 });
+const args = parseBenchArgs({ collectors: 16, sockets: 1000, seconds: 6, flows: 100_000, batch: 20_000 });
 const log = pino({ level: 'silent' });
 
 function newReducer(): Reducer {
@@ -45,6 +46,31 @@ async function throughput(): Promise<void> {
     bench: 'reducer', case: 'ingest_end_to_end', collectors: args.collectors, sockets_per_collector: args.sockets, flows,
     messages_per_s: messages / seconds, reducer_cpu_cores: cpuSeconds / seconds, ns_cpu_per_message: (cpuSeconds * 1e9) / messages,
     target: '>= 2M messages/s on one core',
+  });
+}
+
+/** Short connections: both ends opened, counted and closed, as fast as the reducer takes them. */
+async function connectionChurn(): Promise<void> {
+  const reducer = newReducer();
+  await reducer.start();
+  const load = fork(fileURLToPath(new URL('./reducer-churn-load.js', import.meta.url)), [String(reducer.intakePort), String(args.batch), String(args.seconds)]);
+  await new Promise((r) => setTimeout(r, 1000));
+  const m0 = reducer.intake.stats.messages;
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, (args.seconds - 2) * 1000));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const connections = (reducer.intake.stats.messages - m0) / 8; // 4 messages from each end
+  await new Promise((r) => load.once('exit', r));
+  const leftFlows = reducer.flows.tcp.size;
+  await reducer.stop();
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  emit({
+    bench: 'reducer', case: 'connection_churn', connections_per_batch: args.batch,
+    connections_per_s: connections / seconds, reducer_cpu_cores: cpuSeconds / seconds, us_cpu_per_connection: (cpuSeconds * 1e6) / connections,
+    flows_left_at_end: leftFlows,
+    note: 'each connection: both ends (two collectors) report open, address, counters and close; the reducer runs in this process, the load in another',
   });
 }
 
@@ -84,4 +110,5 @@ async function memoryPerFlow(): Promise<void> {
 }
 
 await throughput();
+await connectionChurn();
 await memoryPerFlow();
