@@ -25,11 +25,23 @@ function newReducer(): Reducer {
   );
 }
 
-async function throughput(): Promise<void> {
+interface LoadRun {
+  seconds: number;
+  cpuSeconds: number;
+  messages: number;
+  /** The reducer's TCP flows once the load has ended. */
+  flows: number;
+}
+
+/**
+ * A reducer with `script` (a load generator) forked against it: the first second (connections,
+ * opens, JIT warm-up) is skipped, then the reducer's messages and CPU are measured until one
+ * second before the load ends.
+ */
+async function underLoad(script: string, scriptArgs: number[]): Promise<LoadRun> {
   const reducer = newReducer();
   await reducer.start();
-  const load = fork(fileURLToPath(new URL('./reducer-load.js', import.meta.url)), [String(reducer.intakePort), String(args.collectors), String(args.sockets), String(args.seconds)]);
-  // Skip the first second (connections, socket opens, JIT warm-up), then measure.
+  const load = fork(fileURLToPath(new URL(script, import.meta.url)), [reducer.intakePort, ...scriptArgs].map(String));
   await new Promise((r) => setTimeout(r, 1000));
   const m0 = reducer.intake.stats.messages;
   const cpu0 = process.cpuUsage();
@@ -41,7 +53,11 @@ async function throughput(): Promise<void> {
   await new Promise((r) => load.once('exit', r));
   const flows = reducer.flows.tcp.size;
   await reducer.stop();
-  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, messages, flows };
+}
+
+async function throughput(): Promise<void> {
+  const { seconds, cpuSeconds, messages, flows } = await underLoad('./reducer-load.js', [args.collectors, args.sockets, args.seconds]);
   emit({
     bench: 'reducer', case: 'ingest_end_to_end', collectors: args.collectors, sockets_per_collector: args.sockets, flows,
     messages_per_s: messages / seconds, reducer_cpu_cores: cpuSeconds / seconds, ns_cpu_per_message: (cpuSeconds * 1e9) / messages,
@@ -51,25 +67,12 @@ async function throughput(): Promise<void> {
 
 /** Short connections: both ends opened, counted and closed, as fast as the reducer takes them. */
 async function connectionChurn(): Promise<void> {
-  const reducer = newReducer();
-  await reducer.start();
-  const load = fork(fileURLToPath(new URL('./reducer-churn-load.js', import.meta.url)), [String(reducer.intakePort), String(args.batch), String(args.seconds)]);
-  await new Promise((r) => setTimeout(r, 1000));
-  const m0 = reducer.intake.stats.messages;
-  const cpu0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, (args.seconds - 2) * 1000));
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu = process.cpuUsage(cpu0);
-  const connections = (reducer.intake.stats.messages - m0) / 8; // 4 messages from each end
-  await new Promise((r) => load.once('exit', r));
-  const leftFlows = reducer.flows.tcp.size;
-  await reducer.stop();
-  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const { seconds, cpuSeconds, messages, flows } = await underLoad('./reducer-churn-load.js', [args.batch, args.seconds]);
+  const connections = messages / 8; // 4 messages from each end
   emit({
     bench: 'reducer', case: 'connection_churn', connections_per_batch: args.batch,
     connections_per_s: connections / seconds, reducer_cpu_cores: cpuSeconds / seconds, us_cpu_per_connection: (cpuSeconds * 1e6) / connections,
-    flows_left_at_end: leftFlows,
+    flows_left_at_end: flows,
     note: 'each connection: both ends (two collectors) report open, address, counters and close; the reducer runs in this process, the load in another',
   });
 }
