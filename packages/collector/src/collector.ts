@@ -119,9 +119,9 @@ export class Collector {
     if (!bootId) return;
     const taken = takeSavedConnections(this.config.dataDir, bootId);
     if (taken.ignored) this.log.warn({ dataDir: this.config.dataDir }, `not continuing from the last run's counters: ${taken.ignored}`);
-    if (taken.counters.size === 0) return;
-    this.sockets.restoreFrom(taken.counters);
-    this.log.info({ connections: taken.counters.size }, 'continuing the counters of the connections the last run left open');
+    if (taken.connections.length === 0) return;
+    this.sockets.restoreFrom(taken.connections);
+    this.log.info({ connections: taken.connections.length }, 'continuing the counters of the connections the last run left open');
   }
 
   /**

@@ -6,10 +6,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { SAVED_MAX_AGE_MS, type SavedConnection, connectionKey, saveConnections, savedConnectionsPath, takeSavedConnections } from '../src/tracker/saved-connections.js';
+import { SAVED_MAX_AGE_MS, type SavedConnection, saveConnections, savedConnectionsPath, takeSavedConnections } from '../src/tracker/saved-connections.js';
 
 const conn: SavedConnection = { netns: 4026531840, localAddr: '10.0.0.1', localPort: 40000, remoteAddr: '10.0.0.2', remotePort: 443, bytesSent: 12, bytesReceived: 3400, segsOut: 5, segsIn: 7, retransmits: 1 };
-const key = connectionKey(conn.netns, conn.localAddr, conn.localPort, conn.remoteAddr, conn.remotePort);
 
 describe('saved connections', () => {
   let dir = '';
@@ -22,9 +21,9 @@ describe('saved connections', () => {
     saveConnections(dir, 'boot-1', [conn], 1_000_000);
     const taken = takeSavedConnections(dir, 'boot-1', 1_000_000 + 5_000);
     assert.equal(taken.ignored, undefined);
-    assert.deepEqual(taken.counters.get(key), { bytesSent: 12, bytesReceived: 3400, segsOut: 5, segsIn: 7, retransmits: 1 });
+    assert.deepEqual(taken.connections, [conn]);
     assert.equal(existsSync(savedConnectionsPath(dir)), false);
-    assert.deepEqual(takeSavedConnections(dir, 'boot-1'), { counters: new Map() }, 'no file: nothing, and nothing to say');
+    assert.deepEqual(takeSavedConnections(dir, 'boot-1'), { connections: [] }, 'no file: nothing, and nothing to say');
   });
 
   it('another boot, an old file, a malformed one: ignored, with the reason, and removed', () => {
@@ -37,7 +36,7 @@ describe('saved connections', () => {
     writeFileSync(savedConnectionsPath(dir), JSON.stringify({ version: 1, bootId: 'boot-1', savedAtMs: Date.now(), connections: [conn, { ...conn, bytesSent: -1 }] }));
     const malformed = takeSavedConnections(dir, 'boot-1');
     assert.match(malformed.ignored ?? '', /malformed entry/);
-    assert.equal(malformed.counters.size, 0, 'none of a malformed file is used');
+    assert.equal(malformed.connections.length, 0, 'none of a malformed file is used');
     assert.equal(existsSync(savedConnectionsPath(dir)), false);
   });
 });

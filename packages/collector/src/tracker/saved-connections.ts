@@ -26,8 +26,7 @@ export interface SavedConnection extends SavedCounters {
 }
 
 export interface TakenConnections {
-  /** By connectionKey(). */
-  counters: Map<string, SavedCounters>;
+  connections: SavedConnection[];
   /** Why a file that was there is not used; undefined when it is used or there was none. */
   ignored?: string;
 }
@@ -40,10 +39,6 @@ const COUNTERS = ['bytesSent', 'bytesReceived', 'segsOut', 'segsIn', 'retransmit
 
 export function savedConnectionsPath(dataDir: string): string {
   return join(dataDir, FILE_NAME);
-}
-
-export function connectionKey(netns: number, localAddr: string, localPort: number, remoteAddr: string, remotePort: number): string {
-  return `${netns}|${localAddr}|${localPort}|${remoteAddr}|${remotePort}`;
 }
 
 /** Writes the file (whole or not at all: a temporary file renamed over it). */
@@ -62,33 +57,29 @@ export function takeSavedConnections(dataDir: string, bootId: string, nowMs = Da
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { counters: new Map() };
-    return { counters: new Map(), ignored: `cannot read ${path}: ${(error as Error).message}` };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { connections: [] };
+    return { connections: [], ignored: `cannot read ${path}: ${(error as Error).message}` };
   }
-  const counters = new Map<string, SavedCounters>();
   try {
     rmSync(path, { force: true });
   } catch (error) {
     // Left in place, it would give stale baselines to a later start too.
-    return { counters, ignored: `cannot remove ${path} after reading it: ${(error as Error).message}` };
+    return { connections: [], ignored: `cannot remove ${path} after reading it: ${(error as Error).message}` };
   }
   let saved: { version?: unknown; bootId?: unknown; savedAtMs?: unknown; connections?: unknown };
   try {
     saved = JSON.parse(text) as typeof saved;
   } catch (error) {
-    return { counters, ignored: `${path} is not JSON: ${(error as Error).message}` };
+    return { connections: [], ignored: `${path} is not JSON: ${(error as Error).message}` };
   }
-  if (saved.version !== VERSION || !Array.isArray(saved.connections) || typeof saved.savedAtMs !== 'number') return { counters, ignored: `${path} is not a version ${VERSION} file of this collector` };
-  if (saved.bootId !== bootId) return { counters, ignored: `${path} is from another boot` };
+  if (saved.version !== VERSION || !Array.isArray(saved.connections) || typeof saved.savedAtMs !== 'number') return { connections: [], ignored: `${path} is not a version ${VERSION} file of this collector` };
+  if (saved.bootId !== bootId) return { connections: [], ignored: `${path} is from another boot` };
   const ageMs = nowMs - saved.savedAtMs;
-  if (ageMs < 0 || ageMs > SAVED_MAX_AGE_MS) return { counters, ignored: `${path} was written ${Math.round(ageMs / 1000)} s ago (more than ${SAVED_MAX_AGE_MS / 60_000} min, or in the future)` };
-  for (const c of saved.connections as Array<Partial<SavedConnection>>) {
-    if (!isSavedConnection(c)) return { counters: new Map(), ignored: `${path} has a malformed entry: ${JSON.stringify(c).slice(0, 200)}` };
-    counters.set(connectionKey(c.netns, c.localAddr, c.localPort, c.remoteAddr, c.remotePort), {
-      bytesSent: c.bytesSent, bytesReceived: c.bytesReceived, segsOut: c.segsOut, segsIn: c.segsIn, retransmits: c.retransmits,
-    });
-  }
-  return { counters };
+  if (ageMs < 0 || ageMs > SAVED_MAX_AGE_MS) return { connections: [], ignored: `${path} was written ${Math.round(ageMs / 1000)} s ago (more than ${SAVED_MAX_AGE_MS / 60_000} min, or in the future)` };
+  const connections = saved.connections as Array<Partial<SavedConnection>>;
+  const malformed = connections.find((c) => !isSavedConnection(c));
+  if (malformed) return { connections: [], ignored: `${path} has a malformed entry: ${JSON.stringify(malformed).slice(0, 200)}` };
+  return { connections: connections as SavedConnection[] };
 }
 
 function isSavedConnection(c: Partial<SavedConnection>): c is SavedConnection {

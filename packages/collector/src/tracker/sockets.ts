@@ -13,7 +13,7 @@ import { EventType, KernelCloseCause, KernelRole, SockFlag } from '../kernel/abi
 import type { SockInfo, SocketEvent } from '../kernel/events.js';
 import type { UdpRemoteCounters } from '../kernel/probes.js';
 import { type AddressWords, copyWords, localBytes, remoteBytes, wordsFromText, wordsToBytes } from './address-words.js';
-import { type SavedConnection, type SavedCounters, connectionKey } from './saved-connections.js';
+import type { SavedConnection, SavedCounters } from './saved-connections.js';
 
 export interface Outbox {
   readonly connected: boolean;
@@ -161,8 +161,8 @@ export class SocketTracker {
    * an adopted connection found there counts its first delta from them, not from its adoption.
    * Kept until the first poll, which has adopted all there is to adopt.
    */
-  restoreFrom(saved: Map<string, SavedCounters>): void {
-    this.saved = saved;
+  restoreFrom(saved: readonly SavedConnection[]): void {
+    this.saved = new Map(saved.map((c) => [tupleKey(SocketProtocol.TCP, c.localAddr, c.localPort, c.remoteAddr, c.remotePort, c.netns), c]));
   }
 
   /** Live TCP connections with the counters as last sent, for the next collector (saved-connections.ts). */
@@ -337,7 +337,7 @@ export class SocketTracker {
     const t = this.track(info, EntityFlags.PREEXISTING);
     if (!t) return t;
     t.takeCounters(info);
-    const saved = this.saved.size > 0 ? this.saved.get(connectionKey(info.netns, info.localAddr, info.localPort, info.remoteAddr, info.remotePort)) : undefined;
+    const saved = this.saved.size > 0 ? this.saved.get(tupleKey(info.protocol, info.localAddr, info.localPort, info.remoteAddr, info.remotePort, info.netns)) : undefined;
     // Counters that only grow: a saved value above the kernel's is another connection's.
     if (saved && saved.bytesSent <= info.bytesSent && saved.bytesReceived <= info.bytesReceived && saved.segsOut <= info.segsOut && saved.segsIn <= info.segsIn) {
       t.restoreCounters(saved);
