@@ -9,8 +9,7 @@ import type { TcpFlow, UdpFlow } from '../flows/flow.js';
 import type { FlowTable } from '../flows/flow-table.js';
 import type { SeriesPoint } from '../outputs/report.js';
 import type { SocketEnd, UdpPeer } from '../state/entities.js';
-import type { NodeState } from '../state/node-state.js';
-import type { StateObserver } from '../state/registry.js';
+import type { NodeState, StateObserver } from '../state/node-state.js';
 import { type EndpointInfo, type Level, endpointValues, workloadOf } from './levels.js';
 import { type FlowSeries, SeriesStore } from './series.js';
 

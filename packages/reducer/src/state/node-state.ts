@@ -27,14 +27,18 @@ export interface NodeIdentity {
   probes: string[];
 }
 
+/** What the aggregation hears from the nodes' state. */
+export interface StateObserver {
+  /** Labels derived from processes, containers or node addresses may have changed. */
+  metadataChanged(): void;
+  /** Both ends of a TCP connection closed: take its last deltas now, before its ends are forgotten. */
+  connectionEnded(flow: TcpFlow): void;
+}
+
 /** Callbacks from a node to the reducer-wide state. */
-export interface NodeContext {
+export interface NodeContext extends StateObserver {
   readonly flows: FlowTable;
   readonly drops: DropCounts;
-  /** Labels derived from processes and containers may have changed. */
-  metadataChanged(): void;
-  /** Both ends of this flow are closed. */
-  connectionEnded(flow: TcpFlow): void;
   /** A local address of this node, learned from its sockets (names peers seen only from the other side). */
   learnAddress(addr: string, node: NodeState): void;
 }

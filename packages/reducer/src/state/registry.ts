@@ -6,7 +6,7 @@
 import type { FlowTable } from '../flows/flow-table.js';
 import { type TcpFlow, isLoopback } from '../flows/flow.js';
 import { BoundedMap, type DropCounts } from './bounded-map.js';
-import { type NodeContext, type NodeIdentity, type NodeLimits, NodeState } from './node-state.js';
+import { type NodeContext, type NodeIdentity, type NodeLimits, NodeState, type StateObserver } from './node-state.js';
 
 /** Whoever holds a node's connection; told to let go when another connection claims the node. */
 export interface NodeOwner {
@@ -16,14 +16,6 @@ export interface NodeOwner {
 export interface RegistryLimits extends NodeLimits {
   nodes: number;
   addresses: number;
-}
-
-/** What the aggregation hears from the nodes' state. */
-export interface StateObserver {
-  /** Labels derived from processes, containers or node addresses may have changed. */
-  metadataChanged(): void;
-  /** Both ends of a TCP connection closed: take its last deltas now, before its ends are forgotten. */
-  connectionEnded(flow: TcpFlow): void;
 }
 
 export class NodeRegistry implements NodeContext {
