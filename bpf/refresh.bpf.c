@@ -14,7 +14,7 @@ static long refresh_entry(struct bpf_map *map, __u64 *skp, struct ebpf_net_sock_
 	__u64 sent = e->bytes_sent, received = e->bytes_received;
 	__u32 segs = e->segs_out + e->segs_in;
 
-	/* Closed entries were read at CLOSE (and are read again at destroy) */
+	/* A closed entry's counters are read once more by its close event */
 	if (e->protocol != IPPROTO_TCP || (e->flags & EBPF_NET_F_CLOSED))
 		return 0;
 	tcp_read_counters((const struct sock *)*skp, e);

@@ -127,7 +127,7 @@ static __always_inline void on_server_established(const struct transition *t)
 	if (!netns_ok(netns))
 		return;
 
-	/* pid: the owner of the listening (netns, port), see listener_guess */
+	/* pid: the owner of the listening (netns, port), a guess (listener_verify) */
 	tcp_info_init(&info, t, netns, bpf_ktime_get_ns());
 	info.role = EBPF_NET_ROLE_SERVER;
 	info.flags = EBPF_NET_F_ESTABLISHED;
