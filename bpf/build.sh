@@ -79,7 +79,8 @@ filter_netns 4
 trace_tcp 8
 trace_udp 12
 udp_per_remote 16
-close_at_destroy 20"
+close_at_destroy 20
+tcp_slot_mask 24"
 check_knobs() {
 	local actual
 	actual="$("$BPFTOOL" btf dump file "$1" format raw | awk '

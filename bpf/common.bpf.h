@@ -84,6 +84,9 @@ extern const volatile __u32 udp_per_remote;
  * after CLOSE, and bytes read after CLOSE); 0 = emit at the ->CLOSE transition
  * (use when tcp_destroy_sock cannot be attached). */
 extern const volatile __u32 close_at_destroy;
+/* max_entries of tcp_keys / tcp_socks / tcp_snapshot, minus 1 (a power of two
+ * minus 1: the slot of a socket is its hash & tcp_slot_mask). */
+extern const volatile __u32 tcp_slot_mask;
 
 /* ---- socket id sequence (.bss, defined in maps.bpf.c); ids are counter+1 ------- */
 extern __u64 socket_id_seq;
@@ -96,13 +99,40 @@ __EN_GLOBAL struct {
 	__uint(max_entries, EBPF_NET_EVENTS_BYTES);
 } events SEC(".maps");
 
-/* Per-socket counters, key = kernel struct sock pointer. */
+/* TCP sockets: an open-addressing table in two arrays of the same size (see
+ * tcp_socks.bpf.h). tcp_keys[i] is the struct sock pointer that owns slot i
+ * (0 = free), tcp_socks[i] its entry. */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EBPF_NET_TCP_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tcp_keys SEC(".maps");
+
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EBPF_NET_TCP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ebpf_net_sock_info);
+} tcp_socks SEC(".maps");
+
+/* Rows 0..n-1: the live TCP entries with fresh counters, written by refresh_tcp
+ * (which returns n). User space reads them in place (mmap), no bpf(2) call. */
+__EN_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, EBPF_NET_TCP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ebpf_net_sock_info);
+} tcp_snapshot SEC(".maps");
+
+/* UDP sockets, key = kernel struct sock pointer. */
 __EN_GLOBAL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, EBPF_NET_SOCK_STATS_MAX);
+	__uint(max_entries, EBPF_NET_UDP_SOCKS_MAX);
 	__type(key, __u64);
 	__type(value, struct ebpf_net_sock_info);
-} sock_stats SEC(".maps");
+} udp_socks SEC(".maps");
 
 /* Per (UDP socket, remote) counters. */
 __EN_GLOBAL struct {
@@ -185,6 +215,8 @@ static __always_inline void *reserve_event(__u64 size)
 		count_drop(EBPF_NET_LOSS_RINGBUF_FULL);
 	return e;
 }
+
+#include "tcp_socks.bpf.h"
 
 /* A map update failed: count it when the data is lost because the map is full. */
 static __always_inline void count_update_err(long err, __u32 cause)
@@ -354,36 +386,22 @@ static __always_inline void emit_sock_event(__u32 type, __u8 old_state, __u8 new
 }
 
 /*
- * Add a new socket entry: 0, or -EEXIST when the socket has one already
- * (another CPU was first, or an earlier connection on this socket left it).
- * When the map is full the loss is counted and info->socket_id is set to 0
- * (untracked). No lookup afterwards: most callers do not need the map's copy.
- */
-static __always_inline long sock_entry_add(__u64 skp, struct ebpf_net_sock_info *info)
-{
-	long err = bpf_map_update_elem(&sock_stats, &skp, info, BPF_NOEXIST);
-
-	if (err && err != -EEXIST) {
-		count_update_err(err, EBPF_NET_LOSS_SOCKET_MAP);
-		info->socket_id = 0;
-	}
-	return err;
-}
-
-/*
- * Insert a new socket entry and return the map's copy; NULL when the map is
- * full (see sock_entry_add). When another CPU inserted first, returns that
- * entry and sets *raced.
+ * Insert a UDP socket's entry and return the map's copy; NULL when the map is
+ * full (counted; no event is sent: this runs on every send/recv of such a
+ * socket and must not flood the ring). When another CPU inserted first,
+ * returns that entry and sets *raced.
  */
 static __always_inline struct ebpf_net_sock_info *
-sock_entry_insert(__u64 skp, struct ebpf_net_sock_info *info, bool *raced)
+udp_entry_insert(__u64 skp, struct ebpf_net_sock_info *info, bool *raced)
 {
-	long err = sock_entry_add(skp, info);
+	long err = bpf_map_update_elem(&udp_socks, &skp, info, BPF_NOEXIST);
 
 	*raced = err == -EEXIST;
-	if (err && !*raced)
+	if (err && !*raced) {
+		count_update_err(err, EBPF_NET_LOSS_SOCKET_MAP);
 		return NULL;
-	return bpf_map_lookup_elem(&sock_stats, &skp);
+	}
+	return bpf_map_lookup_elem(&udp_socks, &skp);
 }
 
 /* Owner of a listening (netns, port), or NULL. */
@@ -445,9 +463,9 @@ static __always_inline __u8 tcp_close_cause(const struct ebpf_net_sock_info *e)
 /*
  * Final record of a TCP entry: read the counters, fix the cause, emit the
  * close event (with the final counters, so nothing is lost between the last
- * batch read and the delete), delete the entry.
+ * refresh and the removal), free the slot.
  */
-static __always_inline void tcp_entry_finalize(__u64 skp, const struct sock *sk,
+static __always_inline void tcp_entry_finalize(__u32 slot, __u64 skp, const struct sock *sk,
 					       struct ebpf_net_sock_info *e)
 {
 	if (!e->close_ns) {
@@ -460,7 +478,7 @@ static __always_inline void tcp_entry_finalize(__u64 skp, const struct sock *sk,
 	e->cause = tcp_close_cause(e);
 	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, e->close_old_state, TCP_CLOSE, e->cause, skp, e);
 	tentative_clear(e);
-	bpf_map_delete_elem(&sock_stats, &skp);
+	tcp_entry_remove(slot, e);
 }
 
 #endif /* __EBPF_NET_COMMON_BPF_H */

@@ -32,7 +32,7 @@
 /* ---- event types (first __u32 of every ring-buffer record) ----------------- */
 enum ebpf_net_event_type {
 	/* struct ebpf_net_sock_event. A new TCP connection has no event of its
-	 * own: it is an entry in sock_stats until its close (1-3 are unused) */
+	 * own: it is an entry in tcp_socks until its close (1-3 are unused) */
 	EBPF_NET_EV_TCP_LISTEN      = 4,  /* ->LISTEN; socket_id 0, role LISTENER */
 	EBPF_NET_EV_TCP_LISTEN_CLOSE = 5, /* LISTEN->CLOSE; socket_id 0, role LISTENER */
 	EBPF_NET_EV_TCP_CLOSE       = 6,  /* final record of a TCP socket: cause + final counters */
@@ -69,7 +69,7 @@ enum ebpf_net_close_cause {
 /* ---- loss causes: index into the `drops` array map (match the wire LossCause) */
 enum ebpf_net_loss_cause {
 	EBPF_NET_LOSS_RINGBUF_FULL = 1, /* bpf_ringbuf_reserve failed: an event was lost */
-	EBPF_NET_LOSS_SOCKET_MAP   = 2, /* sock_stats / udp_remote / listeners update failed (E2BIG/ENOMEM) */
+	EBPF_NET_LOSS_SOCKET_MAP   = 2, /* no free tcp_socks slot in reach, or udp_socks / udp_remote / listeners full */
 	EBPF_NET_LOSS_PROCESS_MAP  = 3, /* reserved: no process map in the kernel side yet */
 	EBPF_NET_LOSS_MAX          = 8, /* max_entries of `drops` */
 };
@@ -96,7 +96,9 @@ enum ebpf_net_control {
 
 /* ---- default map sizes (user space may change them before load) ------------ */
 #define EBPF_NET_EVENTS_BYTES        (8u << 20) /* events ring buffer */
-#define EBPF_NET_SOCK_STATS_MAX      65536
+#define EBPF_NET_TCP_SLOTS           65536 /* tcp_keys, tcp_socks, tcp_snapshot: a power of two */
+#define EBPF_NET_TCP_PROBES          8     /* slots a TCP socket may take: one 64-byte line of tcp_keys */
+#define EBPF_NET_UDP_SOCKS_MAX       65536
 #define EBPF_NET_UDP_REMOTE_MAX      65536
 #define EBPF_NET_LISTENERS_MAX       4096
 #define EBPF_NET_UDP_STASH_MAX       8192
@@ -107,15 +109,16 @@ enum ebpf_net_control {
 #define EBPF_NET_FILENAME_LEN 256
 
 /*
- * Value of the `sock_stats` map (BPF_MAP_TYPE_HASH, key: __u64 kernel
- * struct sock pointer). One entry per tracked TCP or UDP socket. Also the
+ * One tracked socket: the value of `udp_socks` (BPF_MAP_TYPE_HASH, key: __u64
+ * kernel struct sock pointer), of a `tcp_socks` slot (its socket_id is 0
+ * while the slot is being filled or freed), a row of `tcp_snapshot`, and the
  * body of every socket event (the final copy, in close events).
  * Size 152.
  */
 struct ebpf_net_sock_info {
 	__u64 socket_id;        /*   0 sequential id from 1; 0 = untracked */
 	__u64 start_ns;         /*   8 when the entry was created */
-	__u64 last_update_ns;   /*  16 last transition followed, UDP send/recv, or TCP refresh that saw a change */
+	__u64 last_update_ns;   /*  16 last transition followed, or UDP send/recv */
 	__u64 close_ns;         /*  24 when TCP reached CLOSE (0 while open) */
 	__u64 bytes_sent;       /*  32 TCP: tcp_sock bytes_sent - bytes_retrans (payload sent once, read at
 				 *     each refresh and at close); UDP: sum of sock_send_length ret > 0 */

@@ -8,7 +8,7 @@
 #include "common.bpf.h"
 
 /*
- * Knobs, in .rodata, in this order (all __u32, offsets 0,4,..,20 of .rodata;
+ * Knobs, in .rodata, in this order (all __u32, offsets 0,4,..,24 of .rodata;
  * build.sh checks the offsets). User space finds them by name in the
  * object's BTF (DATASEC .rodata) and writes them before bpf_object__load.
  */
@@ -18,6 +18,7 @@ const volatile __u32 trace_tcp = 1;        /* TCP on send/recv: adoption, owners
 const volatile __u32 trace_udp = 1;        /* trace UDP sockets */
 const volatile __u32 udp_per_remote = 1;   /* per-remote UDP counters */
 const volatile __u32 close_at_destroy = 1; /* TCP close event at tcp_destroy_sock */
+const volatile __u32 tcp_slot_mask = EBPF_NET_TCP_SLOTS - 1; /* slots of the TCP table - 1 */
 
 /* Socket ids: next_socket_id() returns ++socket_id_seq, so ids start at 1. */
 __u64 socket_id_seq = 0;

@@ -1,39 +1,63 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * refresh_tcp: copies the kernel's own TCP counters (struct tcp_sock) into
- * every live TCP entry of sock_stats. User space runs it right before each
- * batch read (BPF_PROG_TEST_RUN); it is never attached. Built once, untyped:
- * its socket pointers come from the map's keys, so they are read with
- * bpf_probe_read_kernel in both objects.
+ * refresh_tcp: copies every live TCP entry of the table (tcp_socks.bpf.h) into
+ * rows 0..n-1 of tcp_snapshot, with the kernel's own counters (struct
+ * tcp_sock) read now, and returns n. User space runs it once per interval
+ * (BPF_PROG_TEST_RUN) and reads those n rows in one batch; it is never
+ * attached. Built once, untyped: its socket pointers come from tcp_keys, so
+ * they are read with bpf_probe_read_kernel in both objects.
+ *
+ * The entries are only read here, never written: an entry added or freed
+ * during the copy is skipped (its socket_id changed, see tcp_socks.bpf.h), and
+ * the next run, or its close event, reports it.
  */
 #include "common.bpf.h"
 
-/* One entry of sock_stats: a live TCP socket's counters from struct tcp_sock. */
-static long refresh_entry(struct bpf_map *map, __u64 *skp, struct ebpf_net_sock_info *e, __u64 *now)
-{
-	__u64 sent = e->bytes_sent, received = e->bytes_received;
-	__u32 segs = e->segs_out + e->segs_in;
+/* Rows written by this run. A global, not a loop variable on the stack: the
+ * verifier would follow each of its values through bpf_loop's callback
+ * separately ("the sequence of 8193 jumps is too complex"). One collector
+ * runs refresh_tcp on one thread, so no two runs share it. */
+static __u32 snapshot_rows;
 
-	/* A closed entry's counters are read once more by its close event */
-	if (e->protocol != IPPROTO_TCP || (e->flags & EBPF_NET_F_CLOSED))
+/* Slot i: a live entry into the next row of tcp_snapshot. */
+static long refresh_slot(__u32 i, void *unused)
+{
+	struct ebpf_net_sock_info *e, *row;
+	__u32 n = snapshot_rows;
+	__u64 *k, key, id;
+
+	k = bpf_map_lookup_elem(&tcp_keys, &i);
+	if (!k)
+		return 1;
+	key = *k;
+	if (!key)
 		return 0;
-	tcp_read_counters((const struct sock *)*skp, e);
-	if (e->bytes_sent != sent || e->bytes_received != received || e->segs_out + e->segs_in != segs)
-		e->last_update_ns = *now;
+	e = bpf_map_lookup_elem(&tcp_socks, &i);
+	row = bpf_map_lookup_elem(&tcp_snapshot, &n);
+	if (!e || !row)
+		return 1;
+	id = e->socket_id;
+	if (!id)
+		return 0;
+	barrier();
+	__builtin_memcpy(row, e, sizeof(*row));
+	/* A closed entry's counters are read once more by its close event. The
+	 * sockets are alive: an entry is freed at tcp_destroy_sock, before the
+	 * socket is, and TCP sockets are SLAB_TYPESAFE_BY_RCU, so one freed during
+	 * the walk is still a socket (and its entry's socket_id has changed) */
+	if (!(row->flags & EBPF_NET_F_CLOSED))
+		tcp_read_counters((const struct sock *)key, row);
+	barrier();
+	if (e->socket_id != id || row->socket_id != id)
+		return 0;
+	snapshot_rows = n + 1;
 	return 0;
 }
 
-/*
- * Run by user space (BPF_PROG_TEST_RUN), never attached: every live TCP entry
- * takes the kernel's counters now. The sockets are alive: an entry is deleted at
- * tcp_destroy_sock, before the socket is freed, and TCP sockets are
- * SLAB_TYPESAFE_BY_RCU, so a socket freed during the walk is still a socket.
- */
 SEC("raw_tp")
 int refresh_tcp(void *ctx)
 {
-	__u64 now = bpf_ktime_get_ns();
-
-	bpf_for_each_map_elem(&sock_stats, refresh_entry, &now, 0);
-	return 0;
+	snapshot_rows = 0;
+	bpf_loop(tcp_slot_mask + 1, refresh_slot, NULL, 0);
+	return snapshot_rows;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * Socket counters, aggregated in the kernel (sock_stats, udp_remote) and read
- * by user space in batches.
+ * Socket counters, aggregated in the kernel (udp_socks, udp_remote; TCP in
+ * tcp_socks) and read by user space in batches.
  *
  * TCP is not counted per call: the kernel keeps its own counters in struct
  * tcp_sock (bytes, segments, retransmissions, srtt), and refresh_tcp (refresh.bpf.c) copies
@@ -42,65 +42,70 @@ static __always_inline bool tcp_live_state(__u8 state)
 	return false;
 }
 
+/* A fresh entry for a socket seen first on a send or receive (adoption, UDP);
+ * false when its network namespace is not traced. */
+static __always_inline bool sock_info_init(struct ebpf_net_sock_info *info, struct sock *sk,
+					   __u16 family, __u16 protocol)
+{
+	__u32 netns = sk_netns(sk);
+
+	if (!netns_ok(netns))
+		return false;
+	__builtin_memset(info, 0, sizeof(*info));
+	info->socket_id = next_socket_id();
+	info->start_ns = bpf_ktime_get_ns();
+	info->last_update_ns = info->start_ns;
+	info->netns = netns;
+	info->family = family;
+	info->protocol = protocol;
+	info->state = KREAD(sk, __sk_common.skc_state);
+	sk_read_addrs(sk, family, info);
+	return true;
+}
+
 /*
- * A socket we have no entry for: a UDP socket's first datagram, or a TCP
- * connection that existed before the programs were loaded, being adopted (its
- * pid is left 0: the caller is the collector, user space knows the owner).
+ * A TCP connection that existed before the programs were loaded, adopted: the
+ * caller is the collector peeking at it, so its pid is left 0 (user space
+ * knows the owner). Only a live connection (a CLOSEd socket may still be read).
  */
-static __always_inline struct ebpf_net_sock_info *
-sock_entry_create(struct sock *sk, __u64 skp, __u16 family, __u16 protocol)
+static __always_inline void tcp_adopt(struct sock *sk, __u64 key, __u16 family)
+{
+	struct ebpf_net_sock_info info;
+	struct ebpf_net_listener *l;
+
+	if (!sock_info_init(&info, sk, family, IPPROTO_TCP) || !tcp_live_state(info.state))
+		return;
+	info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PREEXISTING;
+	/* A local port someone listens on: we are the server side */
+	l = listener_lookup(info.netns, info.sport);
+	info.role = l ? EBPF_NET_ROLE_SERVER : EBPF_NET_ROLE_UNKNOWN;
+	/* The counters so far: the baseline user space subtracts */
+	tcp_read_counters(sk, &info);
+	if (tcp_entry_add(key, &info) == 0)
+		emit_sock_event(EBPF_NET_EV_TCP_EXISTING, 0, info.state, 0, key, &info);
+}
+
+/* A UDP socket's first datagram: its entry, owned by the calling process. */
+static __always_inline struct ebpf_net_sock_info *udp_entry_create(struct sock *sk, __u64 skp, __u16 family)
 {
 	struct ebpf_net_sock_info info, *e;
-	struct ebpf_net_listener *l;
-	__u32 netns;
-	__u8 state;
+	__u64 cookie;
 	bool raced;
 
-	/* Namespace filter */
-	netns = sk_netns(sk);
-	if (!netns_ok(netns))
+	if (!sock_info_init(&info, sk, family, IPPROTO_UDP))
 		return NULL;
+	info.pid = current_tgid();
+	/* Remember cookie -> sk, for cgroup/sock_release (UDP close). The cookie
+	 * exists when cgroup/sock_create or a sock_addr hook ran. */
+	cookie = KREAD(sk, __sk_common.skc_cookie.counter);
+	if (cookie)
+		bpf_map_update_elem(&udp_cookies, &cookie, &skp, BPF_ANY);
 
-	/* TCP: only a live connection (a CLOSEd socket may still be read) */
-	state = KREAD(sk, __sk_common.skc_state);
-	if (protocol == IPPROTO_TCP && !tcp_live_state(state))
-		return NULL;
-
-	/* The entry, owned by the calling process */
-	__builtin_memset(&info, 0, sizeof(info));
-	info.socket_id = next_socket_id();
-	info.start_ns = bpf_ktime_get_ns();
-	info.last_update_ns = info.start_ns;
-	info.pid = protocol == IPPROTO_TCP ? 0 : current_tgid();
-	info.netns = netns;
-	info.family = family;
-	info.protocol = protocol;
-	info.state = state;
-	sk_read_addrs(sk, family, &info);
-	if (protocol == IPPROTO_TCP) {
-		info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PREEXISTING;
-		/* A local port someone listens on: we are the server side */
-		l = listener_lookup(netns, info.sport);
-		info.role = l ? EBPF_NET_ROLE_SERVER : EBPF_NET_ROLE_UNKNOWN;
-		/* The counters so far: the baseline user space subtracts */
-		tcp_read_counters(sk, &info);
-	} else {
-		/* Remember cookie -> sk, for cgroup/sock_release (UDP close). The
-		 * cookie exists when cgroup/sock_create or a sock_addr hook ran. */
-		__u64 cookie = KREAD(sk, __sk_common.skc_cookie.counter);
-
-		if (cookie)
-			bpf_map_update_elem(&udp_cookies, &cookie, &skp, BPF_ANY);
-	}
-
-	/* Insert; if another CPU won the race, use its entry (no event). When
-	 * the map is full the loss is counted and no event is sent: this runs
-	 * on every send/recv of such a socket and must not flood the ring */
-	e = sock_entry_insert(skp, &info, &raced);
+	/* If another CPU won the race, use its entry (no event) */
+	e = udp_entry_insert(skp, &info, &raced);
 	if (raced || !e)
 		return e;
-	emit_sock_event(protocol == IPPROTO_TCP ? EBPF_NET_EV_TCP_EXISTING : EBPF_NET_EV_UDP_OPEN,
-			0, state, 0, skp, &info);
+	emit_sock_event(EBPF_NET_EV_UDP_OPEN, 0, info.state, 0, skp, &info);
 	return e;
 }
 
@@ -165,7 +170,7 @@ static __always_inline void udp_count_remote(struct sock *sk, __u16 family,
  * start with the right guess (no SOCK_PID event each). A wrong guess has the
  * next accept checked too (listener_verify). A listener opened before the
  * collector started gets its owner here (sk 0: its listen() was not seen). */
-static __always_inline void confirm_pid(struct ebpf_net_sock_info *e, __u64 skp)
+static __always_inline void confirm_pid(struct ebpf_net_sock_info *e, __u64 key)
 {
 	struct ebpf_net_listener_key k = {};
 	struct ebpf_net_listener v = {};
@@ -177,7 +182,7 @@ static __always_inline void confirm_pid(struct ebpf_net_sock_info *e, __u64 skp)
 	if (!tentative_clear(e))
 		return;
 	if (old != tgid)
-		emit_sock_event(EBPF_NET_EV_SOCK_PID, e->state, e->state, 0, skp, e);
+		emit_sock_event(EBPF_NET_EV_SOCK_PID, e->state, e->state, 0, key, e);
 	if (e->role != EBPF_NET_ROLE_SERVER)
 		return;
 	l = listener_lookup(e->netns, e->sport);
@@ -203,25 +208,28 @@ static __always_inline void confirm_pid(struct ebpf_net_sock_info *e, __u64 skp)
  * collector peeks at it), and learning the owner of an accepted socket from its
  * first I/O.
  */
-static __always_inline int on_tcp_msg(struct sock *sk, __u64 skp, int ret)
+static __always_inline int on_tcp_msg(struct sock *sk, int ret)
 {
 	struct ebpf_net_sock_info *e;
 	__u64 *adopter, *tentative;
 	__u16 family;
+	__u32 slot;
+	__u64 key;
 
 	adopter = control_word(EBPF_NET_CONTROL_ADOPTER);
 	if (adopter && *adopter && *adopter == current_tgid()) {
 		family = KREAD(sk, __sk_common.skc_family);
-		if ((family == AF_INET || family == AF_INET6) && !bpf_map_lookup_elem(&sock_stats, &skp))
-			sock_entry_create(sk, skp, family, IPPROTO_TCP);
+		if (family == AF_INET || family == AF_INET6)
+			tcp_adopt(sk, tcp_key(sk), family);
 		return 0;
 	}
 	tentative = control_word(EBPF_NET_CONTROL_TENTATIVE);
 	if (!tentative || !*tentative || ret <= 0)
 		return 0;
-	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	key = tcp_key(sk);
+	e = tcp_entry(key, &slot);
 	if (e && (e->flags & EBPF_NET_F_PID_TENTATIVE))
-		confirm_pid(e, skp);
+		confirm_pid(e, key);
 	return 0;
 }
 
@@ -229,7 +237,7 @@ static __always_inline int on_msg(struct sock *sk, int ret, int flags, bool send
 {
 	struct ebpf_net_udp_stash stash, *s;
 	struct ebpf_net_sock_info *e;
-	__u64 skp = (__u64)sk;
+	__u64 skp;
 	bool have_stash = false;
 	__u16 family, protocol;
 	__u64 now, tid;
@@ -239,7 +247,7 @@ static __always_inline int on_msg(struct sock *sk, int ret, int flags, bool send
 	 * for UDP the family confirms it */
 	protocol = KREAD(sk, sk_protocol);
 	if (protocol == IPPROTO_TCP)
-		return trace_tcp ? on_tcp_msg(sk, skp, ret) : 0;
+		return trace_tcp ? on_tcp_msg(sk, ret) : 0;
 	if (protocol != IPPROTO_UDP)
 		return 0;
 	family = KREAD(sk, __sk_common.skc_family);
@@ -264,9 +272,10 @@ static __always_inline int on_msg(struct sock *sk, int ret, int flags, bool send
 		return 0;
 
 	/* Entry of the socket, created on first sight */
-	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	skp = (__u64)sk;
+	e = bpf_map_lookup_elem(&udp_socks, &skp);
 	if (!e) {
-		e = sock_entry_create(sk, skp, family, protocol);
+		e = udp_entry_create(sk, skp, family);
 		if (!e)
 			return 0;
 	}

@@ -8,8 +8,8 @@
  *   tcp:tcp_send_reset        marks the entry (cause: reset sent)
  *   tcp:tcp_destroy_sock      the socket is freed: final close event, delete
  *
- * A new connection is an entry in sock_stats, not an event: user space finds
- * it in its next batch read of the map, and a connection that ends before
+ * A new connection is an entry in the TCP table (tcp_socks.bpf.h), not an
+ * event: user space finds it in its next snapshot (refresh_tcp), and a connection that ends before
  * that is reported whole by its close event (pid, role, 4-tuple, counters).
  * Most connections are short, so this halves the ring records per
  * connection (two closes instead of connect, established, accept and two
@@ -58,9 +58,9 @@ static __always_inline void tcp_info_init(struct ebpf_net_sock_info *i,
 static __always_inline void on_connect(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 skp = (__u64)sk;
+	__u64 key = tcp_key(sk);
 	struct ebpf_net_sock_info info, *old;
-	__u32 netns;
+	__u32 netns, slot;
 
 	/* Check the socket's namespace */
 	netns = sk_netns(sk);
@@ -72,28 +72,28 @@ static __always_inline void on_connect(const struct transition *t)
 	tcp_info_init(&info, t, netns, bpf_ktime_get_ns());
 	info.pid = current_tgid();
 	info.role = EBPF_NET_ROLE_CLIENT;
-	if (sock_entry_add(skp, &info) != -EEXIST)
+	if (tcp_entry_add(key, &info) != -EEXIST)
 		return;
 
 	/* A socket reused for a new connect() (after a failed connect or a
 	 * disconnect): close out the previous connection, then add this one */
-	old = bpf_map_lookup_elem(&sock_stats, &skp);
+	old = tcp_entry(key, &slot);
 	if (old)
-		tcp_entry_finalize(skp, sk, old);
-	sock_entry_add(skp, &info);
+		tcp_entry_finalize(slot, key, sk, old);
+	tcp_entry_add(key, &info);
 }
 
 /* SYN_SENT -> ESTABLISHED: the client's handshake completed (softirq). */
 static __always_inline void on_client_established(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 skp = (__u64)sk;
+	__u64 key = tcp_key(sk);
 	struct ebpf_net_sock_info info, *e;
-	__u32 netns;
+	__u32 netns, slot;
 
 	/* Known entry: complete its 4-tuple (the kernel picked the local port
 	 * after SYN_SENT; the addresses were set before) */
-	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	e = tcp_entry(key, &slot);
 	if (e) {
 		e->sport = sk_local_port(sk);
 		e->state = TCP_ESTABLISHED;
@@ -110,7 +110,7 @@ static __always_inline void on_client_established(const struct transition *t)
 	tcp_info_init(&info, t, netns, bpf_ktime_get_ns());
 	info.role = EBPF_NET_ROLE_CLIENT;
 	info.flags = EBPF_NET_F_ESTABLISHED | EBPF_NET_F_PID_TENTATIVE;
-	if (sock_entry_add(skp, &info) == 0)
+	if (tcp_entry_add(key, &info) == 0)
 		tentative_add(1);
 }
 
@@ -118,10 +118,10 @@ static __always_inline void on_client_established(const struct transition *t)
 static __always_inline void on_server_established(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 skp = (__u64)sk;
+	__u64 key = tcp_key(sk);
 	struct ebpf_net_sock_info info, *e;
 	struct ebpf_net_listener *l;
-	__u32 netns;
+	__u32 netns, slot;
 
 	netns = sk_netns(sk);
 	if (!netns_ok(netns))
@@ -136,7 +136,7 @@ static __always_inline void on_server_established(const struct transition *t)
 		info.flags |= EBPF_NET_F_PID_TENTATIVE;
 	if (l)
 		info.pid = l->pid;
-	switch (sock_entry_add(skp, &info)) {
+	switch (tcp_entry_add(key, &info)) {
 	case 0:
 		if (info.flags & EBPF_NET_F_PID_TENTATIVE)
 			tentative_add(1);
@@ -148,7 +148,7 @@ static __always_inline void on_server_established(const struct transition *t)
 	}
 
 	/* Already known (adopted while in SYN_RECV, TCP Fast Open): a server */
-	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	e = tcp_entry(key, &slot);
 	if (e) {
 		addrs_from_sk(sk, e);
 		e->role = EBPF_NET_ROLE_SERVER;
@@ -247,11 +247,11 @@ static __always_inline bool was_connection(int state)
 static __always_inline void on_close(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 skp = (__u64)sk;
+	__u64 key = tcp_key(sk);
 	struct ebpf_net_sock_info info, *e;
-	__u32 netns;
+	__u32 netns, slot;
 
-	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	e = tcp_entry(key, &slot);
 	if (e) {
 		/* Record the close; a connect that never completed has its
 		 * local port only now (if the kernel picked one) */
@@ -266,7 +266,7 @@ static __always_inline void on_close(const struct transition *t)
 		/* Emit now only if configured so; else at tcp_destroy_sock. Either
 		 * way the counters are read there, once */
 		if (!close_at_destroy)
-			tcp_entry_finalize(skp, sk, e);
+			tcp_entry_finalize(slot, key, sk, e);
 		return;
 	}
 
@@ -290,7 +290,7 @@ static __always_inline void on_close(const struct transition *t)
 	addrs_from_sk(sk, &info);
 	/* No counters: without an entry there is no baseline to count from */
 	info.cause = tcp_close_cause(&info);
-	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, t->oldstate, t->newstate, info.cause, skp, &info);
+	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, t->oldstate, t->newstate, info.cause, key, &info);
 }
 
 /* The classic tracepoint would fill a record (addresses of both families,
@@ -328,10 +328,10 @@ int BPF_PROG(tcp_state, const struct sock *sk, int oldstate, int newstate)
 HOOK(tcp_receive_reset)
 int BPF_PROG(tcp_rst_rx, const struct sock *sk)
 {
-	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info *e;
+	__u32 slot;
 
-	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	e = tcp_entry(tcp_key(sk), &slot);
 	if (!e)
 		return 0;
 	__sync_fetch_and_or(&e->flags, EBPF_NET_F_RST_RECEIVED);
@@ -343,12 +343,12 @@ int BPF_PROG(tcp_rst_rx, const struct sock *sk)
 HOOK(tcp_send_reset)
 int BPF_PROG(tcp_rst_tx, const struct sock *sk)
 {
-	__u64 skp = (__u64)sk;
 	struct ebpf_net_sock_info *e;
+	__u32 slot;
 
-	if (!skp)
+	if (!sk)
 		return 0;
-	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	e = tcp_entry(tcp_key(sk), &slot);
 	if (!e)
 		return 0;
 	__sync_fetch_and_or(&e->flags, EBPF_NET_F_RST_SENT);
@@ -360,12 +360,13 @@ int BPF_PROG(tcp_rst_tx, const struct sock *sk)
 HOOK(tcp_destroy_sock)
 int BPF_PROG(tcp_destroy, const struct sock *sk)
 {
-	__u64 skp = (__u64)sk;
+	__u64 key = tcp_key(sk);
 	struct ebpf_net_sock_info *e;
+	__u32 slot;
 
-	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	e = tcp_entry(key, &slot);
 	if (!e)
 		return 0;
-	tcp_entry_finalize(skp, sk, e);
+	tcp_entry_finalize(slot, key, sk, e);
 	return 0;
 }

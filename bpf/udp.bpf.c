@@ -104,13 +104,13 @@ int udp_release(struct bpf_sock *ctx)
 		return 1;
 	skp = *p;
 	bpf_map_delete_elem(&udp_cookies, &cookie);
-	e = bpf_map_lookup_elem(&sock_stats, &skp);
+	e = bpf_map_lookup_elem(&udp_socks, &skp);
 	if (!e)
 		return 1;
 
 	/* Final event, then delete */
 	e->close_ns = bpf_ktime_get_ns();
 	emit_sock_event(EBPF_NET_EV_UDP_CLOSE, e->state, TCP_CLOSE, EBPF_NET_CLOSE_NORMAL, skp, e);
-	bpf_map_delete_elem(&sock_stats, &skp);
+	bpf_map_delete_elem(&udp_socks, &skp);
 	return 1;
 }

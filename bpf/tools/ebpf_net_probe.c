@@ -6,7 +6,7 @@
  * Loads the object, attaches every program (tracepoints and raw tracepoints
  * with bpf_program__attach, cgroup programs on the cgroup v2 root), prints
  * every ring-buffer event as one line, optionally runs a command, then dumps
- * sock_stats, udp_remote and drops, detaches everything and exits. Nothing is
+ * the TCP table, udp_socks, udp_remote and drops, detaches everything and exits. Nothing is
  * pinned; everything is released on exit, SIGINT or SIGTERM.
  *
  * Build:  bash bpf/build.sh --with-probe   (or:
@@ -150,7 +150,7 @@ static char *find_cgroup2(void)
 
 static void dump_maps(struct bpf_object *obj)
 {
-	int fd;
+	int fd, ifd;
 	__u64 key, next;
 	struct ebpf_net_sock_info info;
 	struct ebpf_net_udp_remote_key rk, rnext;
@@ -158,7 +158,17 @@ static void dump_maps(struct bpf_object *obj)
 	char a[INET6_ADDRSTRLEN];
 	bool first;
 
-	fd = bpf_object__find_map_fd_by_name(obj, "sock_stats");
+	/* TCP: the occupied slots of the table (tcp_keys[i] != 0) */
+	fd = bpf_object__find_map_fd_by_name(obj, "tcp_keys");
+	ifd = bpf_object__find_map_fd_by_name(obj, "tcp_socks");
+	for (__u32 i = 0; !bpf_map_lookup_elem(fd, &i, &key); i++) {
+		if (!key || bpf_map_lookup_elem(ifd, &i, &info) || !info.socket_id)
+			continue;
+		printf("SOCK ");
+		print_info(&info);
+		printf("\n");
+	}
+	fd = bpf_object__find_map_fd_by_name(obj, "udp_socks");
 	for (first = true; !bpf_map_get_next_key(fd, first ? NULL : &key, &next); first = false) {
 		key = next;
 		if (bpf_map_lookup_elem(fd, &key, &info))

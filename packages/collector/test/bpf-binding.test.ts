@@ -344,6 +344,35 @@ describe('libbpf binding (real kernel)', { skip }, () => {
     }
   });
 
+  it('a mapped array (BPF_F_MMAPABLE) shows the values in place, 8-byte aligned; another map cannot be mapped', async () => {
+    const trigger = Trigger.start(fixtures.trigger);
+    const obj = await openFixture(fixtures, trigger);
+    try {
+      const mapped = obj.mappedArray('shown');
+      assert.equal(mapped.valueStride, 16, '12-byte values, 8-byte aligned');
+      assert.equal(mapped.values.length, 100 * 16);
+      const map = obj.map('shown');
+      const key = Buffer.alloc(4);
+      const value = Buffer.alloc(12);
+      for (const i of [0, 1, 57, 99]) {
+        key.writeUInt32LE(i);
+        value.writeUInt32LE(i * 3 + 1, 0);
+        value.writeUInt32LE(0xdeadbeef, 4);
+        value.writeUInt32LE(i, 8);
+        map.update(key, value);
+      }
+      for (const i of [0, 1, 57, 99]) {
+        const at: number = i * mapped.valueStride;
+        assert.deepEqual([mapped.values.readUInt32LE(at), mapped.values.readUInt32LE(at + 4), mapped.values.readUInt32LE(at + 8)], [i * 3 + 1, 0xdeadbeef, i]);
+      }
+      assert.equal(mapped.values.readUInt32LE(2 * 16), 0, 'an entry never written is zero');
+      assert.throws(() => obj.mappedArray('stats'), (e: Error) => e.name === 'BpfConfigError' && /BPF_F_MMAPABLE/.test(e.message));
+    } finally {
+      obj.close();
+      await trigger.exit();
+    }
+  });
+
   it('a tiny ring under a burst: the kernel counts the drops, the records that arrived are intact', async () => {
     const trigger = Trigger.start(fixtures.trigger);
     const obj = await openFixture(fixtures, trigger, { configure: (o) => o.setMaxEntries('events', 4096) });

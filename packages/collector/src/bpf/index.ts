@@ -11,6 +11,7 @@
 //   obj.close();                                // or installSignalHandlers()
 
 export { BpfObject, VMLINUX_BTF, type BpfObjectOptions, type AttachOptions, type ProgramInfo } from './object.js';
+export { MappedArray, BPF_F_MMAPABLE } from './mapped-array.js';
 export { BpfMap, MapBatchReader, MapType, DEFAULT_BATCH_ENTRIES, type MapBatch, type BatchReadOptions, type BatchReaderStats, type ObjectState } from './map.js';
 export { RingBuffer, type SampleHandler, type RingBufferOptions, type RingBufferStats } from './ring-buffer.js';
 export { ProgramType, isCgroupProgram, type AttachResult, type AttachStatus } from './attach.js';

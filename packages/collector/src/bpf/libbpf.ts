@@ -116,6 +116,7 @@ export const bpf_map__type = plain<number, [map: Ptr]>(LIBBPF, 'bpf_map__type', 
 export const bpf_map__key_size = plain<number, [map: Ptr]>(LIBBPF, 'bpf_map__key_size', U32, [U64]);
 export const bpf_map__value_size = plain<number, [map: Ptr]>(LIBBPF, 'bpf_map__value_size', U32, [U64]);
 export const bpf_map__max_entries = plain<number, [map: Ptr]>(LIBBPF, 'bpf_map__max_entries', U32, [U64]);
+export const bpf_map__map_flags = plain<number, [map: Ptr]>(LIBBPF, 'bpf_map__map_flags', U32, [U64]);
 export const bpf_map__set_max_entries = plain<number, [map: Ptr, n: number]>(LIBBPF, 'bpf_map__set_max_entries', I32, [U64, U32]);
 export const bpf_map__fd = plain<number, [map: Ptr]>(LIBBPF, 'bpf_map__fd', I32, [U64]);
 /** `psize` receives a size_t (8 bytes). */

@@ -9,7 +9,8 @@
 // the Buffer is used, and nobody may touch the Buffer after the memory is gone.
 
 import { createExternalBuffer, createPointer, DataType, freePointer, PointerType, unwrapPointer } from 'ffi-rs';
-import { ffiLibraries, strlen, type Ptr } from './libbpf.js';
+import { BpfCallError } from './errors.js';
+import { MAP_SHARED, SC_PAGESIZE, ffiLibraries, mmap, strlen, sysconf, type Ptr } from './libbpf.js';
 
 /** A Buffer over `length` bytes at `address` (zero-copy). */
 export function externalBuffer(address: Ptr, length: number): Buffer {
@@ -34,4 +35,17 @@ export function readCString(address: Ptr): string {
   if (!address) return '';
   const n = strlen(address);
   return n ? externalBuffer(address, n).toString('utf8') : '';
+}
+
+/** mmap(MAP_SHARED) of `length` bytes of fd at `offset`; throws with the errno. `what` names it in the error. */
+export function mapShared(what: string, length: number, prot: number, fd: number, offset: number): Ptr {
+  const r = mmap(0, length, prot, MAP_SHARED, fd, offset);
+  if (r.value === -1 || r.value === 0) throw new BpfCallError(`mmap of ${what} (${length} bytes at ${offset})`, r.errno);
+  return r.value;
+}
+
+let page = 0;
+export function pageSize(): number {
+  if (!page) page = sysconf(SC_PAGESIZE);
+  return page;
 }

@@ -16,6 +16,7 @@ import type { Ptr } from './libbpf.js';
 import { withLibbpfLog } from './libbpf-log.js';
 import { defaultLogger } from './logger.js';
 import { BpfMap, type MapOwner, type ObjectState } from './map.js';
+import { MappedArray } from './mapped-array.js';
 import { externalBuffer } from './memory.js';
 import { cgroup2Root } from './mounts.js';
 import { track, untrack } from './registry.js';
@@ -68,6 +69,7 @@ export class BpfObject implements MapOwner {
   private rodata: Buffer | undefined;
   private readonly links = new Map<string, Ptr>();
   private readonly rings = new Set<RingBuffer>();
+  private readonly mappedArrays = new Set<MappedArray>();
   private readonly verifierLogs = new Map<string, string>();
   private cgroupFd = -1;
 
@@ -275,6 +277,14 @@ export class BpfObject implements MapOwner {
     return ring;
   }
 
+  /** Array map `mapName` (BPF_F_MMAPABLE) mapped read-only; unmapped with the object. */
+  mappedArray(mapName: string): MappedArray {
+    this.require('map', 'loaded');
+    const mapped = new MappedArray(this.map(mapName));
+    this.mappedArrays.add(mapped);
+    return mapped;
+  }
+
   /** Detaches one program (destroys its link); false when it was not attached. */
   detach(programName: string): boolean {
     const link = this.links.get(programName);
@@ -289,11 +299,13 @@ export class BpfObject implements MapOwner {
     return this.links.has(programName);
   }
 
-  /** Unmaps rings, destroys links (detaching every program), closes the object. Idempotent. */
+  /** Unmaps rings and arrays, destroys links (detaching every program), closes the object. Idempotent. */
   close(): void {
     if (this.currentState === 'closed') return;
     for (const ring of this.rings) ring.close();
     this.rings.clear();
+    for (const mapped of this.mappedArrays) mapped.close();
+    this.mappedArrays.clear();
     for (const [name, link] of this.links) this.destroyLink(name, link);
     this.links.clear();
     this.rodata = undefined;

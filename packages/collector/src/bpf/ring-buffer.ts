@@ -25,12 +25,12 @@
 // fails. This consumer only sees what was committed.
 
 import type { Logger } from 'pino';
-import { BpfCallError, BpfConfigError } from './errors.js';
+import { BpfConfigError } from './errors.js';
 import * as lib from './libbpf.js';
 import type { Ptr } from './libbpf.js';
 import type { BpfMap } from './map.js';
 import { MapType } from './map.js';
-import { externalBuffer } from './memory.js';
+import { externalBuffer, mapShared, pageSize } from './memory.js';
 
 const BUSY = 0x80000000;
 const DISCARD = 0x40000000;
@@ -102,9 +102,9 @@ export class RingBuffer {
     const logger = options.logger;
     this.onError = options.onError ?? ((error) => logger?.error({ err: error, map: map.name }, 'ring buffer handler failed'));
 
-    this.consumerAddress = mapOrThrow(map.name, this.pageSize, lib.PROT_READ | lib.PROT_WRITE, fd, 0);
+    this.consumerAddress = mapShared(`ring buffer '${map.name}'`, this.pageSize, lib.PROT_READ | lib.PROT_WRITE, fd, 0);
     try {
-      this.producerAddress = mapOrThrow(map.name, this.pageSize + 2 * this.size, lib.PROT_READ, fd, this.pageSize);
+      this.producerAddress = mapShared(`ring buffer '${map.name}'`, this.pageSize + 2 * this.size, lib.PROT_READ, fd, this.pageSize);
     } catch (err) {
       lib.munmap(this.consumerAddress, this.pageSize);
       throw err;
@@ -253,16 +253,4 @@ export class RingBuffer {
       if (c[1] !== high) c[1] = high;
     }
   }
-}
-
-function mapOrThrow(name: string, length: number, prot: number, fd: number, offset: number): Ptr {
-  const r = lib.mmap(0, length, prot, lib.MAP_SHARED, fd, offset);
-  if (r.value === -1 || r.value === 0) throw new BpfCallError(`mmap of ring buffer '${name}' (${length} bytes at ${offset})`, r.errno);
-  return r.value;
-}
-
-let page = 0;
-function pageSize(): number {
-  if (!page) page = lib.sysconf(lib.SC_PAGESIZE);
-  return page;
 }

@@ -1,7 +1,7 @@
 // The binary interface of bpf/ebpf_net.h: event types, enums, and the byte offsets of every
 // struct field user space reads. bpf/ebpf_net.h pins the same offsets with _Static_assert.
 
-/** Ring record types. A new TCP connection has none: it is found in sock_stats, or by its close. */
+/** Ring record types. A new TCP connection has none: it is found in tcp_snapshot, or by its close. */
 export const EventType = {
   TCP_LISTEN: 4,
   TCP_LISTEN_CLOSE: 5,
@@ -25,7 +25,7 @@ export const DROP_CAUSES = 8;
 
 export const SockFlag = { ESTABLISHED: 1, RST_RECEIVED: 2, RST_SENT: 4, PID_TENTATIVE: 8, CLOSED: 16, PREEXISTING: 32 } as const;
 
-/** struct ebpf_net_sock_info (152 bytes): the sock_stats map value and the body of socket events. */
+/** struct ebpf_net_sock_info (152 bytes): an entry of tcp_socks, tcp_snapshot and udp_socks, and the body of socket events. */
 export const SOCK_INFO = {
   size: 152,
   socketId: 0,
@@ -88,8 +88,21 @@ export const UDP_REMOTE_STATS = { size: 40, bytesSent: 0, bytesReceived: 8, pack
 /** enum ebpf_net_control: the words of the `control` array map. */
 export const Control = { ADOPTER: 0, TENTATIVE: 1 } as const;
 
-/** The program user space runs before each batch read (BPF_PROG_TEST_RUN): TCP counters into sock_stats. */
+/**
+ * The program user space runs before each batch read (BPF_PROG_TEST_RUN): it copies the live TCP
+ * entries, with the kernel's counters as of now, into rows 0..n-1 of tcp_snapshot and returns n.
+ */
 export const REFRESH_PROGRAM = 'refresh_tcp';
+
+/** The TCP table (bpf/tcp_socks.bpf.h) and its snapshot: three arrays of the same size. */
+export const TCP_TABLE_MAPS = ['tcp_keys', 'tcp_socks', 'tcp_snapshot'] as const;
+
+/** Slots of the TCP table for `sockets` sockets: a power of two (the slot of a socket is its hash & (slots - 1)), at least one group of 8. */
+export function tcpTableSlots(sockets: number): number {
+  let slots = 8;
+  while (slots < sockets) slots *= 2;
+  return slots;
+}
 
 /** Programs the collector cannot work without. */
 export const REQUIRED_PROGRAMS = ['tcp_state'] as const;

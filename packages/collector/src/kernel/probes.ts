@@ -10,8 +10,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { type AttachResult, BpfObject, type BpfMap, type MapBatchReader, type RingBuffer, TRACEFS_PATH, ensureBpfMounts, errnoName, peekForeignSocket } from '../bpf/index.js';
-import { ADOPTION_PROGRAM, Control, DROP_CAUSES, PER_CALL_PROGRAMS, REFRESH_PROGRAM, REQUIRED_PROGRAMS, UDP_CGROUP_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS } from './abi.js';
+import { type AttachResult, BpfObject, type BpfMap, type MapBatchReader, type MappedArray, type RingBuffer, TRACEFS_PATH, ensureBpfMounts, errnoName, peekForeignSocket } from '../bpf/index.js';
+import { ADOPTION_PROGRAM, Control, DROP_CAUSES, PER_CALL_PROGRAMS, REFRESH_PROGRAM, REQUIRED_PROGRAMS, TCP_TABLE_MAPS, UDP_CGROUP_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS, tcpTableSlots } from './abi.js';
 import { type KernelEvent, type SockInfo, readEvent, readU64, sockInfoReader } from './events.js';
 import { formatIp } from '@ebpf-net/protocol';
 
@@ -46,7 +46,10 @@ export interface KernelProbesOptions {
   hooks?: HookKind | 'auto';
   /** Ring buffer size in bytes, a power of two (default 8 MiB). */
   ringBytes?: number;
-  /** Sockets tracked at once (default 65536). */
+  /**
+   * Sockets tracked at once (default 65536): the size of the UDP table; the TCP table has the
+   * next power of two of slots (see tcpTableSlots).
+   */
   socketEntries?: number;
   /** UDP (socket, remote) pairs tracked at once (default 65536). */
   udpRemoteEntries?: number;
@@ -96,7 +99,8 @@ const ADOPTION_DRAIN_EVERY = 4096;
 export class KernelProbes {
   readonly stats = { events: 0, unknownRecords: 0 };
   private readonly ring: RingBuffer;
-  private readonly socketReader: MapBatchReader;
+  private readonly tcpSnapshot: MappedArray;
+  private readonly udpSocketReader: MapBatchReader;
   private readonly udpReader: MapBatchReader;
   private readonly dropsReader: MapBatchReader;
   private readonly readSockInfo = sockInfoReader();
@@ -119,7 +123,8 @@ export class KernelProbes {
       options.onEvent(event);
     }, { logger: options.logger });
     if ((options.drainIntervalMs ?? 10) > 0) this.startDraining(options.drainIntervalMs ?? 10);
-    this.socketReader = object.map('sock_stats').batchReader();
+    this.tcpSnapshot = object.mappedArray('tcp_snapshot');
+    this.udpSocketReader = object.map('udp_socks').batchReader();
     this.control = object.map('control');
     this.udpReader = object.map('udp_remote').batchReader();
     this.dropsReader = object.map('drops').batchReader({ entries: DROP_CAUSES });
@@ -155,7 +160,12 @@ export class KernelProbes {
     const object = await BpfObject.open(path, { logger: options.logger });
     try {
       if (options.ringBytes !== undefined) object.setMaxEntries('events', options.ringBytes);
-      if (options.socketEntries !== undefined) object.setMaxEntries('sock_stats', options.socketEntries);
+      if (options.socketEntries !== undefined) {
+        const slots = tcpTableSlots(options.socketEntries);
+        for (const name of TCP_TABLE_MAPS) object.setMaxEntries(name, slots);
+        object.setKnob('tcp_slot_mask', slots - 1);
+        object.setMaxEntries('udp_socks', options.socketEntries);
+      }
       if (options.udpRemoteEntries !== undefined) object.setMaxEntries('udp_remote', options.udpRemoteEntries);
       const netns = options.netns ?? [];
       if (netns.length > 0) object.setKnob('filter_netns', 1);
@@ -247,14 +257,17 @@ export class KernelProbes {
   }
 
   /**
-   * Reads every tracked socket's counters (one FFI call per few thousand sockets), after the
-   * TCP entries took the kernel's counters (refresh_tcp). The info handed to `onSocket` is
-   * reused for the next entry: info.copy() keeps one.
+   * Reads every tracked socket's counters: the live TCP entries with the kernel's counters as of
+   * now (refresh_tcp copies them into tcp_snapshot and says how many; read in place, mmap), then
+   * the UDP table (one FFI call per few thousand sockets). The info handed to `onSocket` is reused for the next
+   * entry: info.copy() keeps one.
    */
   readSockets(onSocket: (info: SockInfo) => void): number {
-    this.object.run(REFRESH_PROGRAM);
     const read = this.readSockInfo;
-    return this.socketReader.read((batch) => {
+    const tcp = this.object.run(REFRESH_PROGRAM);
+    const { values, valueStride } = this.tcpSnapshot;
+    for (let i = 0; i < tcp; i++) onSocket(read(values, i * valueStride));
+    return tcp + this.udpSocketReader.read((batch) => {
       for (let i = 0; i < batch.count; i++) onSocket(read(batch.values, i * batch.valueStride));
     });
   }

@@ -148,6 +148,27 @@ def burst(host, count):
     out(pid=os.getpid(), port=port)
 
 
+def hold(host, count):
+    """count connections to a listener of this process, all open at once; report the client
+    ends' local ports, wait, then close them all."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind((host, 0))
+    srv.listen(int(count))
+    port = srv.getsockname()[1]
+    pairs = []
+    for _ in range(int(count)):
+        c = socket.create_connection((host, port))
+        a, _ = srv.accept()
+        pairs.append((c, a))
+    out(pid=os.getpid(), port=port, clients=[c.getsockname()[1] for c, _ in pairs])
+    wait_for_go()
+    for c, a in pairs:
+        c.close()
+        a.close()
+    srv.close()
+    out(done=True)
+
+
 def threads_fork(code):
     """Four threads (which must not show as processes), then one forked child exiting with code."""
     ts = [threading.Thread(target=time.sleep, args=(0.05,)) for _ in range(4)]
@@ -170,6 +191,7 @@ MODES = {
     'syn-timeout': syn_timeout,
     'fork-accept': fork_accept,
     'burst': burst,
+    'hold': hold,
     'threads-fork': threads_fork,
 }
 
