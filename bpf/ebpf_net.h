@@ -98,6 +98,7 @@ enum ebpf_net_control {
 #define EBPF_NET_EVENTS_BYTES        (8u << 20) /* events ring buffer */
 #define EBPF_NET_TCP_SLOTS           65536 /* tcp_keys, tcp_socks, tcp_snapshot: a power of two */
 #define EBPF_NET_TCP_PROBES          8     /* slots a TCP socket may take: one 64-byte line of tcp_keys */
+#define EBPF_NET_KEY_USERS           8     /* key_scratch: one word per program that looks TCP sockets up */
 #define EBPF_NET_UDP_SOCKS_MAX       65536
 #define EBPF_NET_UDP_REMOTE_MAX      65536
 #define EBPF_NET_LISTENERS_MAX       4096
@@ -118,7 +119,7 @@ enum ebpf_net_control {
 struct ebpf_net_sock_info {
 	__u64 socket_id;        /*   0 sequential id from 1; 0 = untracked */
 	__u64 start_ns;         /*   8 when the entry was created */
-	__u64 last_update_ns;   /*  16 last transition followed, or UDP send/recv */
+	__u64 last_update_ns;   /*  16 creation, CLOSE, or the last UDP send/recv */
 	__u64 close_ns;         /*  24 when TCP reached CLOSE (0 while open) */
 	__u64 bytes_sent;       /*  32 TCP: tcp_sock bytes_sent - bytes_retrans (payload sent once, read at
 				 *     each refresh and at close); UDP: sum of sock_send_length ret > 0 */
@@ -162,7 +163,8 @@ struct ebpf_net_sock_event {
 	__u8  cause;            /*   6 EBPF_NET_CLOSE_* (close events only) */
 	__u8  _pad0;            /*   7 */
 	__u64 sk;               /*   8 kernel struct sock pointer: debugging only, never an id */
-	__u64 ts_ns;            /*  16 bpf_ktime_get_ns() of the event */
+	__u64 ts_ns;            /*  16 when it happened: info.close_ns for a close, info.start_ns for an
+				 *     open, listen or adoption; the owner's change for SOCK_PID */
 	struct ebpf_net_sock_info info; /* 24..176: socket_id at 24, pid at 88, netns at 92,
 					 * family at 128, ports at 132/134, saddr at 136,
 					 * daddr at 152, role at 169 (= 24 + offset above) */

@@ -82,7 +82,7 @@ static __always_inline void tcp_adopt(struct sock *sk, __u64 key, __u16 family)
 	/* The counters so far: the baseline user space subtracts */
 	tcp_read_counters(sk, &info);
 	if (tcp_entry_add(key, &info) == 0)
-		emit_sock_event(EBPF_NET_EV_TCP_EXISTING, 0, info.state, 0, key, &info);
+		emit_sock_event(EBPF_NET_EV_TCP_EXISTING, 0, info.state, 0, key, &info, info.start_ns);
 }
 
 /* A UDP socket's first datagram: its entry, owned by the calling process. */
@@ -105,7 +105,7 @@ static __always_inline struct ebpf_net_sock_info *udp_entry_create(struct sock *
 	e = udp_entry_insert(skp, &info, &raced);
 	if (raced || !e)
 		return e;
-	emit_sock_event(EBPF_NET_EV_UDP_OPEN, 0, info.state, 0, skp, &info);
+	emit_sock_event(EBPF_NET_EV_UDP_OPEN, 0, info.state, 0, skp, &info, info.start_ns);
 	return e;
 }
 
@@ -182,7 +182,7 @@ static __always_inline void confirm_pid(struct ebpf_net_sock_info *e, __u64 key)
 	if (!tentative_clear(e))
 		return;
 	if (old != tgid)
-		emit_sock_event(EBPF_NET_EV_SOCK_PID, e->state, e->state, 0, key, e);
+		emit_sock_event(EBPF_NET_EV_SOCK_PID, e->state, e->state, 0, key, e, bpf_ktime_get_ns());
 	if (e->role != EBPF_NET_ROLE_SERVER)
 		return;
 	l = listener_lookup(e->netns, e->sport);
@@ -208,7 +208,7 @@ static __always_inline void confirm_pid(struct ebpf_net_sock_info *e, __u64 key)
  * collector peeks at it), and learning the owner of an accepted socket from its
  * first I/O.
  */
-static __always_inline int on_tcp_msg(struct sock *sk, int ret)
+static __always_inline int on_tcp_msg(struct sock *sk, int ret, __u32 key_user)
 {
 	struct ebpf_net_sock_info *e;
 	__u64 *adopter, *tentative;
@@ -220,13 +220,13 @@ static __always_inline int on_tcp_msg(struct sock *sk, int ret)
 	if (adopter && *adopter && *adopter == current_tgid()) {
 		family = KREAD(sk, __sk_common.skc_family);
 		if (family == AF_INET || family == AF_INET6)
-			tcp_adopt(sk, tcp_key(sk), family);
+			tcp_adopt(sk, tcp_key(sk, key_user), family);
 		return 0;
 	}
 	tentative = control_word(EBPF_NET_CONTROL_TENTATIVE);
 	if (!tentative || !*tentative || ret <= 0)
 		return 0;
-	key = tcp_key(sk);
+	key = tcp_key(sk, key_user);
 	e = tcp_entry(key, &slot);
 	if (e && (e->flags & EBPF_NET_F_PID_TENTATIVE))
 		confirm_pid(e, key);
@@ -247,7 +247,7 @@ static __always_inline int on_msg(struct sock *sk, int ret, int flags, bool send
 	 * for UDP the family confirms it */
 	protocol = KREAD(sk, sk_protocol);
 	if (protocol == IPPROTO_TCP)
-		return trace_tcp ? on_tcp_msg(sk, ret) : 0;
+		return trace_tcp ? on_tcp_msg(sk, ret, send ? KEY_SOCK_SEND : KEY_SOCK_RECV) : 0;
 	if (protocol != IPPROTO_UDP)
 		return 0;
 	family = KREAD(sk, __sk_common.skc_family);

@@ -58,7 +58,7 @@ static __always_inline void tcp_info_init(struct ebpf_net_sock_info *i,
 static __always_inline void on_connect(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 key = tcp_key(sk);
+	__u64 key = tcp_key(sk, KEY_TCP_STATE);
 	struct ebpf_net_sock_info info, *old;
 	__u32 netns, slot;
 
@@ -87,7 +87,7 @@ static __always_inline void on_connect(const struct transition *t)
 static __always_inline void on_client_established(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 key = tcp_key(sk);
+	__u64 key = tcp_key(sk, KEY_TCP_STATE);
 	struct ebpf_net_sock_info info, *e;
 	__u32 netns, slot;
 
@@ -97,7 +97,6 @@ static __always_inline void on_client_established(const struct transition *t)
 	if (e) {
 		e->sport = sk_local_port(sk);
 		e->state = TCP_ESTABLISHED;
-		e->last_update_ns = bpf_ktime_get_ns();
 		__sync_fetch_and_or(&e->flags, EBPF_NET_F_ESTABLISHED);
 		return;
 	}
@@ -118,7 +117,7 @@ static __always_inline void on_client_established(const struct transition *t)
 static __always_inline void on_server_established(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 key = tcp_key(sk);
+	__u64 key = tcp_key(sk, KEY_TCP_STATE);
 	struct ebpf_net_sock_info info, *e;
 	struct ebpf_net_listener *l;
 	__u32 netns, slot;
@@ -189,7 +188,7 @@ static __always_inline void on_listen(const struct transition *t)
 	v.pid = info.pid;
 	err = bpf_map_update_elem(&listeners, &k, &v, BPF_ANY);
 	count_update_err(err, EBPF_NET_LOSS_SOCKET_MAP);
-	emit_sock_event(EBPF_NET_EV_TCP_LISTEN, t->oldstate, t->newstate, 0, skp, &info);
+	emit_sock_event(EBPF_NET_EV_TCP_LISTEN, t->oldstate, t->newstate, 0, skp, &info, info.start_ns);
 }
 
 /* LISTEN -> CLOSE: forget the port owner if it is this socket; emit. */
@@ -224,7 +223,7 @@ static __always_inline void on_listen_close(const struct transition *t)
 		info.pid = l->pid;
 		bpf_map_delete_elem(&listeners, &k);
 	}
-	emit_sock_event(EBPF_NET_EV_TCP_LISTEN_CLOSE, t->oldstate, t->newstate, 0, skp, &info);
+	emit_sock_event(EBPF_NET_EV_TCP_LISTEN_CLOSE, t->oldstate, t->newstate, 0, skp, &info, info.close_ns);
 }
 
 /* Connection states: a socket in one of these carried a connection. */
@@ -247,7 +246,7 @@ static __always_inline bool was_connection(int state)
 static __always_inline void on_close(const struct transition *t)
 {
 	const struct sock *sk = t->sk;
-	__u64 key = tcp_key(sk);
+	__u64 key = tcp_key(sk, KEY_TCP_STATE);
 	struct ebpf_net_sock_info info, *e;
 	__u32 netns, slot;
 
@@ -290,7 +289,7 @@ static __always_inline void on_close(const struct transition *t)
 	addrs_from_sk(sk, &info);
 	/* No counters: without an entry there is no baseline to count from */
 	info.cause = tcp_close_cause(&info);
-	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, t->oldstate, t->newstate, info.cause, key, &info);
+	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, t->oldstate, t->newstate, info.cause, key, &info, info.close_ns);
 }
 
 /* The classic tracepoint would fill a record (addresses of both families,
@@ -331,7 +330,7 @@ int BPF_PROG(tcp_rst_rx, const struct sock *sk)
 	struct ebpf_net_sock_info *e;
 	__u32 slot;
 
-	e = tcp_entry(tcp_key(sk), &slot);
+	e = tcp_entry(tcp_key(sk, KEY_RST_RX), &slot);
 	if (!e)
 		return 0;
 	__sync_fetch_and_or(&e->flags, EBPF_NET_F_RST_RECEIVED);
@@ -348,7 +347,7 @@ int BPF_PROG(tcp_rst_tx, const struct sock *sk)
 
 	if (!sk)
 		return 0;
-	e = tcp_entry(tcp_key(sk), &slot);
+	e = tcp_entry(tcp_key(sk, KEY_RST_TX), &slot);
 	if (!e)
 		return 0;
 	__sync_fetch_and_or(&e->flags, EBPF_NET_F_RST_SENT);
@@ -360,7 +359,7 @@ int BPF_PROG(tcp_rst_tx, const struct sock *sk)
 HOOK(tcp_destroy_sock)
 int BPF_PROG(tcp_destroy, const struct sock *sk)
 {
-	__u64 key = tcp_key(sk);
+	__u64 key = tcp_key(sk, KEY_TCP_DESTROY);
 	struct ebpf_net_sock_info *e;
 	__u32 slot;
 

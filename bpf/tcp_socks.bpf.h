@@ -31,16 +31,34 @@
 
 /* barrier() (bpf_helpers.h): a compiler barrier, for the order of the writes below. */
 
-/* The socket's pointer as a number: the table's key. In the typed build the
- * verifier allows no arithmetic on a BTF pointer; a copy made by a helper is a
- * plain number. */
-static __always_inline __u64 tcp_key(const struct sock *sk)
+/* The programs that look TCP sockets up: each has its own word of key_scratch. */
+enum tcp_key_user {
+	KEY_TCP_STATE,
+	KEY_TCP_DESTROY,
+	KEY_RST_RX,
+	KEY_RST_TX,
+	KEY_SOCK_SEND,
+	KEY_SOCK_RECV,
+};
+
+/*
+ * The socket's pointer as a number: the table's key. In the typed build the
+ * verifier allows no arithmetic on a BTF pointer, but a word of a map value
+ * loads as a number: the pointer goes through this program's word of
+ * key_scratch (a per-CPU array, whose lookup the verifier inlines: a few
+ * loads, where bpf_probe_read_kernel was a ~25 ns helper call). The word is
+ * the program's own on this CPU, and a program never runs nested in itself
+ * (the kernel skips such a run), so nothing writes it in between.
+ */
+static __always_inline __u64 tcp_key(const struct sock *sk, __u32 user)
 {
 #ifdef EBPF_NET_TYPED
-	__u64 p = (__u64)sk, key = 0;
+	volatile __u64 *word = bpf_map_lookup_elem(&key_scratch, &user);
 
-	bpf_probe_read_kernel(&key, sizeof(key), &p);
-	return key;
+	if (!word)
+		return 0;
+	*word = (__u64)sk;
+	return *word;
 #else
 	return (__u64)sk;
 #endif

@@ -110,7 +110,7 @@ int udp_release(struct bpf_sock *ctx)
 
 	/* Final event, then delete */
 	e->close_ns = bpf_ktime_get_ns();
-	emit_sock_event(EBPF_NET_EV_UDP_CLOSE, e->state, TCP_CLOSE, EBPF_NET_CLOSE_NORMAL, skp, e);
+	emit_sock_event(EBPF_NET_EV_UDP_CLOSE, e->state, TCP_CLOSE, EBPF_NET_CLOSE_NORMAL, skp, e, e->close_ns);
 	bpf_map_delete_elem(&udp_socks, &skp);
 	return 1;
 }
