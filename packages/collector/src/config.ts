@@ -57,7 +57,7 @@ export const DEFAULTS = {
 export const OPTIONS: readonly OptionSpec[] = [
   { flags: '--interval <duration>', description: 'how often socket counters are read and deltas sent', env: 'EBPF_NET_INTERVAL', defaultValue: DEFAULTS.interval },
   { flags: '--buffer-bytes <n>', description: 'bytes that may wait to be sent to the reducer; past it, messages are dropped and counted', env: 'EBPF_NET_BUFFER_BYTES', defaultValue: DEFAULTS.bufferBytes },
-  { flags: '--max-sockets <n>', description: 'sockets tracked at once (kernel map size and collector table)', env: 'EBPF_NET_MAX_SOCKETS', defaultValue: DEFAULTS.maxSockets },
+  { flags: '--max-sockets <n>', description: 'sockets tracked at once: the collector\'s table and the kernel\'s (UDP: this many entries; TCP: the next power of two of slots; keep it at twice the connections held at once)', env: 'EBPF_NET_MAX_SOCKETS', defaultValue: DEFAULTS.maxSockets },
   { flags: '--ring-bytes <n>', description: 'kernel ring buffer for lifecycle events, a power of two', env: 'EBPF_NET_RING_BYTES', defaultValue: DEFAULTS.ringBytes },
   { flags: '--netns <list>', description: 'watch only these network namespaces: names under /run/netns or inode numbers, comma-separated', env: 'EBPF_NET_NETNS', defaultValue: 'all' },
   { flags: '--node-name <name>', description: "this node's name and identity towards the reducer (in Kubernetes: the node name)", env: 'EBPF_NET_NODE_NAME', defaultValue: 'the host name, with /etc/machine-id as identity' },
