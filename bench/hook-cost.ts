@@ -8,7 +8,9 @@
 //                          keep-alive load.
 //   short_connection       what the TCP programs add to one short loopback connection, both
 //                          ends (conn-cost.c: connect, request, answer, close); the two builds
-//                          alternate within each round.
+//                          alternate within each round, with a third object: programs of the
+//                          same names on the same hooks that do nothing (native/floor.bpf.c,
+//                          built here with clang-16), the floor any program there costs.
 // The drift of a shared VM hits both sides of each pair alike; the median difference is taken.
 //
 //   node bench/dist/hook-cost.js [--rounds 60] [--iterations 20000] [--connections 1500]   (root; about 2 min)
@@ -23,6 +25,7 @@ import { emit, parseBenchArgs } from './report.js';
 
 const args = parseBenchArgs({ rounds: 60, iterations: 20_000, connections: 1500 });
 const native = (name: string) => fileURLToPath(new URL(`../native/${name}.c`, import.meta.url));
+const VMLINUX_DIR = join(kernel.DEFAULT_OBJECT_PATH, '..');
 
 if (process.getuid?.() !== 0) {
   console.error('bench/hook-cost: needs root (loading BPF programs); run it with sudo');
@@ -62,14 +65,19 @@ try {
     });
   }
 
+  // The floor: empty programs on the same hooks (typed, like the build the collector prefers).
+  const floor = join(dir, 'floor.bpf.o');
+  execFileSync('clang-16', ['-target', 'bpf', '-O2', '-g', '-I', VMLINUX_DIR, '-c', native('floor.bpf'), '-o', floor], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const measured = [...objects, { hooks: 'floor (empty programs, typed)', path: floor }];
+
   const connCost = build('conn-cost');
-  const lines = pinned(connCost, [String(args.rounds), String(args.connections), ...objects.map((o) => o.path)]).trim().split('\n');
+  const lines = pinned(connCost, [String(args.rounds), String(args.connections), ...measured.map((o) => o.path)]).trim().split('\n');
   const perConnection = lines.map((l) => JSON.parse(l) as { median_ns_per_connection: number; q1_ns: number; q3_ns: number });
   perConnection.forEach((r, i) => {
     emit({
       bench: 'hook-cost',
       case: 'short_connection',
-      hooks: objects[i]!.hooks,
+      hooks: measured[i]!.hooks,
       rounds: args.rounds,
       connections_per_chunk: args.connections,
       ns_per_connection: r.median_ns_per_connection,
