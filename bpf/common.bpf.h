@@ -135,9 +135,12 @@ __EN_GLOBAL struct {
 	__type(value, __u64);
 } key_scratch SEC(".maps");
 
-/* UDP sockets, key = kernel struct sock pointer. */
+/* UDP sockets, key = kernel struct sock pointer. Allocated as they come (an
+ * entry is added once per socket, not per datagram): an idle node holds no
+ * 10 MB of empty entries. */
 __EN_GLOBAL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, EBPF_NET_UDP_SOCKS_MAX);
 	__type(key, __u64);
 	__type(value, struct ebpf_net_sock_info);
