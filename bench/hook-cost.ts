@@ -5,7 +5,7 @@
 //                          live connection (hook-cost.c: chunks of send(1 byte) + recv(1 byte)
 //                          with the two programs attached and detached). They run on every send
 //                          and receive of the machine: the floor of the collector's cost on a
-//                          keep-alive load.
+//                          keep-alive load. Also for the empty programs of the floor (below).
 //   short_connection       what the TCP programs add to one short loopback connection, both
 //                          ends (conn-cost.c: connect, request, answer, close); the two builds
 //                          alternate within each round, with a third object: programs of the
@@ -48,8 +48,13 @@ try {
   // count against one side.
   const pinned = (binary: string, binaryArgs: string[]): string => execFileSync('taskset', ['-c', String(cpus().length - 1), binary, ...binaryArgs], { encoding: 'utf8' });
 
+  // The floor: empty programs on the same hooks (typed, like the build the collector prefers).
+  const floor = join(dir, 'floor.bpf.o');
+  execFileSync('clang-16', ['-target', 'bpf', '-O2', '-g', '-I', VMLINUX_DIR, '-c', native('floor.bpf'), '-o', floor], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const measured = [...objects, { hooks: 'floor (empty programs, typed)', path: floor }];
+
   const hookCost = build('hook-cost');
-  for (const { hooks, path } of objects) {
+  for (const { hooks, path } of measured) {
     const r = JSON.parse(pinned(hookCost, [path, String(args.rounds), String(args.iterations)])) as { off_ns_per_iteration: number; on_ns_per_iteration: number; median_delta_ns_per_iteration: number; ns_per_call: number };
     emit({
       bench: 'hook-cost',
@@ -64,11 +69,6 @@ try {
       note: 'an iteration is send(1 byte) + recv(1 byte) on a loopback TCP connection: two calls',
     });
   }
-
-  // The floor: empty programs on the same hooks (typed, like the build the collector prefers).
-  const floor = join(dir, 'floor.bpf.o');
-  execFileSync('clang-16', ['-target', 'bpf', '-O2', '-g', '-I', VMLINUX_DIR, '-c', native('floor.bpf'), '-o', floor], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const measured = [...objects, { hooks: 'floor (empty programs, typed)', path: floor }];
 
   const connCost = build('conn-cost');
   const lines = pinned(connCost, [String(args.rounds), String(args.connections), ...measured.map((o) => o.path)]).trim().split('\n');
