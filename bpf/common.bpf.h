@@ -491,7 +491,9 @@ static __always_inline void tcp_entry_finalize(__u32 slot, __u64 skp, const stru
 	e->state = TCP_CLOSE;
 	e->cause = tcp_close_cause(e);
 	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, e->close_old_state, TCP_CLOSE, e->cause, skp, e, e->close_ns);
-	tentative_clear(e);
+	/* A plain load first: the atomic clear is for the rare guess still open */
+	if (e->flags & EBPF_NET_F_PID_TENTATIVE)
+		tentative_clear(e);
 	tcp_entry_remove(slot, e);
 }
 
