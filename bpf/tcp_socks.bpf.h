@@ -20,9 +20,11 @@
  * fill of the 65536 default slots: with one group, 0.8% of the inserts up to
  * half full fail; with the second group, 0.03% (and none up to a quarter).
  *
- * Every write to one socket's entry runs under that socket's lock (the state
- * changes, connect, destroy), so the entry itself needs no lock. The one
- * reader that is not the socket's is refresh_tcp: it copies entries while
+ * The writes to one socket's entry come from that socket's own events: the
+ * state changes and its destroy run under the socket's lock, and the flags a
+ * send, a receive or a reset may change meanwhile are changed atomically. So
+ * the entry itself needs no lock. The one reader that is not the socket's is
+ * refresh_tcp: it copies entries while
  * they may be added or freed. An entry's socket_id is therefore written last
  * when it is added and cleared first when it is freed, and the copy is kept
  * only if socket_id is the same, and not 0, before and after it.
@@ -84,12 +86,14 @@ static __always_inline __u32 tcp_choice(__u32 first, __u32 second, __u32 i)
 #define TCP_HASH_1 0x9E3779B97F4A7C15ull
 #define TCP_HASH_2 0xC2B2AE3D27D4EB4Full
 
-/* The slot that key owns, or -1. */
+/* The slot that key owns, or -1 (also for key 0, which every free slot holds). */
 static __always_inline __s32 tcp_slot(__u64 key)
 {
 	__u32 first = tcp_group(key, TCP_HASH_1), second = tcp_group(key, TCP_HASH_2), i, idx;
 	__u64 *k;
 
+	if (!key)
+		return -1;
 	for (i = 0; i < TCP_SLOT_CHOICES; i++) {
 		idx = tcp_choice(first, second, i);
 		k = bpf_map_lookup_elem(&tcp_keys, &idx);
@@ -126,7 +130,8 @@ static __always_inline long tcp_entry_add(__u64 key, struct ebpf_net_sock_info *
 
 	if (tcp_slot(key) >= 0)
 		return -EEXIST;
-	for (i = 0; i < TCP_SLOT_CHOICES; i++) {
+	/* (key 0 is no socket: it takes no slot) */
+	for (i = 0; key && i < TCP_SLOT_CHOICES; i++) {
 		idx = tcp_choice(first, second, i);
 		k = bpf_map_lookup_elem(&tcp_keys, &idx);
 		if (!k || *k != 0 || __sync_val_compare_and_swap(k, 0, key) != 0)
