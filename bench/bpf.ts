@@ -18,8 +18,8 @@
 //                      with 10k and 50k synthetic entries written into the table from user space;
 //                      raw (refresh_tcp only) and parsed (then sockInfoReader per row). The
 //                      entries are marked CLOSED: their keys point at no socket, so refresh_tcp
-//                      copies them without reading counters (what those reads cost is in
-//                      kernel_cost_refresh_tcp). Baseline: one bpf_map_lookup_elem per entry (10k).
+//                      copies them without reading counters (the ~9 field reads of a live socket
+//                      are not in this figure). Baseline: one bpf_map_lookup_elem per entry (10k).
 //   kernel_cost_*      run_time_ns / run_cnt per program (kernel.bpf_stats_enabled=1 for the run,
 //                      restored after), under a fixed loopback workload with KernelProbes as the
 //                      collector opens it; and the workload's wall time with the probes over
@@ -218,8 +218,8 @@ async function ringDrain(): Promise<void> {
   emit({ bench: 'bpf', figure: 'ring_drain_check', events_per_fill: captured, kernel_drops: readDrop(obj), handler_sink_parity: sink & 1 });
 
   // ===============================================================================================
-  // 2. Batch map reads (same object: its TCP table, untouched by the programs, which trace only
-  //    the idle namespace now)
+  // 2. Reads of the TCP table (same object: its table, untouched by the programs, which trace
+  //    only the idle namespace now)
   // ===============================================================================================
   await checkpoint();
   mapReads(obj);
@@ -236,7 +236,7 @@ function readDrop(obj: BpfObject): number {
 }
 
 // =================================================================================================
-// 2. Batch map reads
+// 2. Reads of the TCP table
 // =================================================================================================
 
 /** A plausible TCP table entry: a closed TCP connection 10.0.x.y:port → 10.1.x.y:443. */

@@ -18,14 +18,14 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as kernel from '@ebpf-net/collector/kernel';
 import { emit, parseBenchArgs } from './report.js';
 
 const args = parseBenchArgs({ rounds: 60, iterations: 20_000, connections: 1500 });
 const native = (name: string) => fileURLToPath(new URL(`../native/${name}.c`, import.meta.url));
-const VMLINUX_DIR = join(kernel.DEFAULT_OBJECT_PATH, '..');
+const VMLINUX_DIR = dirname(kernel.DEFAULT_OBJECT_PATH);
 
 if (process.getuid?.() !== 0) {
   console.error('bench/hook-cost: needs root (loading BPF programs); run it with sudo');

@@ -479,7 +479,7 @@ static __always_inline __u8 tcp_close_cause(const struct ebpf_net_sock_info *e)
  * close event (with the final counters, so nothing is lost between the last
  * refresh and the removal), free the slot.
  */
-static __always_inline void tcp_entry_finalize(__u32 slot, __u64 skp, const struct sock *sk,
+static __always_inline void tcp_entry_finalize(__u32 slot, __u64 key, const struct sock *sk,
 					       struct ebpf_net_sock_info *e)
 {
 	if (!e->close_ns) {
@@ -490,7 +490,7 @@ static __always_inline void tcp_entry_finalize(__u32 slot, __u64 skp, const stru
 	tcp_read_counters(sk, e);
 	e->state = TCP_CLOSE;
 	e->cause = tcp_close_cause(e);
-	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, e->close_old_state, TCP_CLOSE, e->cause, skp, e, e->close_ns);
+	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, e->close_old_state, TCP_CLOSE, e->cause, key, e, e->close_ns);
 	/* A plain load first: the atomic clear is for the rare guess still open */
 	if (e->flags & EBPF_NET_F_PID_TENTATIVE)
 		tentative_clear(e);

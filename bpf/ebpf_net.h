@@ -97,7 +97,7 @@ enum ebpf_net_control {
 /* ---- default map sizes (user space may change them before load) ------------ */
 #define EBPF_NET_EVENTS_BYTES        (8u << 20) /* events ring buffer */
 #define EBPF_NET_TCP_SLOTS           65536 /* tcp_keys, tcp_socks, tcp_snapshot: a power of two */
-#define EBPF_NET_TCP_GROUP_SLOTS     8     /* slots of a group of the TCP table: one 64-byte line of tcp_keys */
+#define EBPF_NET_TCP_GROUP_SLOTS     8     /* slots of a group of the TCP table: 64 bytes of tcp_keys */
 #define EBPF_NET_KEY_USERS           8     /* key_scratch: one word per program that looks TCP sockets up */
 #define EBPF_NET_UDP_SOCKS_MAX       65536
 #define EBPF_NET_UDP_REMOTE_MAX      65536

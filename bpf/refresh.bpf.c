@@ -3,8 +3,8 @@
  * refresh_tcp: copies every live TCP entry of the table (tcp_socks.bpf.h) into
  * rows 0..n-1 of tcp_snapshot, with the kernel's own counters (struct
  * tcp_sock) read now, and returns n. User space runs it once per interval
- * (BPF_PROG_TEST_RUN) and reads those n rows in one batch; it is never
- * attached. Built once, untyped: its socket pointers come from tcp_keys, so
+ * (BPF_PROG_TEST_RUN) and reads those n rows in place (tcp_snapshot is
+ * mmapped); it is never attached. Built once, untyped: its socket pointers come from tcp_keys, so
  * they are read with bpf_probe_read_kernel in both objects.
  *
  * The entries are only read here, never written: an entry added or freed

@@ -9,8 +9,9 @@
  *   tcp:tcp_destroy_sock      the socket is freed: final close event, delete
  *
  * A new connection is an entry in the TCP table (tcp_socks.bpf.h), not an
- * event: user space finds it in its next snapshot (refresh_tcp), and a connection that ends before
- * that is reported whole by its close event (pid, role, 4-tuple, counters).
+ * event: user space finds it in its next snapshot (refresh_tcp), and a
+ * connection that ends before that is reported whole by its close event (pid,
+ * role, 4-tuple, counters).
  * Most connections are short, so this halves the ring records per
  * connection (two closes instead of connect, established, accept and two
  * closes), in the kernel and in the collector.

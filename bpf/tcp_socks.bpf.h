@@ -13,8 +13,8 @@
  * lookup is inlined by the verifier: finding a socket is a few loads.
  *
  * A socket may take one of 16 slots: the 8 of the group its pointer hashes to
- * (one 64-byte line of tcp_keys), then the 8 of a second group, from a second
- * hash. A slot is claimed with a compare-and-swap on its key, and freed by
+ * (8 consecutive keys, 64 bytes of tcp_keys), then the 8 of a second group,
+ * from a second hash. A slot is claimed with a compare-and-swap on its key, and freed by
  * storing 0. When all 16 are taken the socket is not tracked (counted as a
  * socket-map loss; its close is still reported, with socket_id 0). Simulated
  * fill of the 65536 default slots: with one group, 0.8% of the inserts up to
@@ -67,6 +67,9 @@ static __always_inline __u64 tcp_key(const struct sock *sk, __u32 user)
 #endif
 }
 
+#define TCP_HASH_1 0x9E3779B97F4A7C15ull
+#define TCP_HASH_2 0xC2B2AE3D27D4EB4Full
+
 /* First slot of one of the key's two groups: a multiplicative hash of the
  * pointer (its low 6 bits are the same for every struct sock), aligned to a
  * group. */
@@ -82,9 +85,6 @@ static __always_inline __u32 tcp_choice(__u32 first, __u32 second, __u32 i)
 {
 	return (i < EBPF_NET_TCP_GROUP_SLOTS ? first : second) + (i & (EBPF_NET_TCP_GROUP_SLOTS - 1));
 }
-
-#define TCP_HASH_1 0x9E3779B97F4A7C15ull
-#define TCP_HASH_2 0xC2B2AE3D27D4EB4Full
 
 /* The slot that key owns, or -1 (also for key 0, which every free slot holds). */
 static __always_inline __s32 tcp_slot(__u64 key)
