@@ -33,12 +33,17 @@
 // new connections/s (i.e. <= 0.1 CPU s per 10k connections).
 //
 //   node bench/dist/collector-overhead.js [--seconds 10] [--rounds 3] [--warmup 3] [--pin] [--no-tcplife]
-//                                         [--sink] [--kernel-only] [--udp on|off] [--workload all|keep_alive|new_connection]
+//                                         [--sink] [--kernel-only] [--floor] [--udp on|off]
+//                                         [--workload all|keep_alive|new_connection]
 //
 // --kernel-only adds a run per round with the collector stopped (SIGSTOP) for wrk's window: its
 // programs stay attached and run, nothing drains the ring (a full ring drops records, each a little
 // cheaper than a written one), so the loss left is the BPF programs' own time, spent on the
 // workload's threads; <workload>_kernel_only reports it beside the full collector's.
+// --floor adds a run per round with the floor attached instead of the collector: programs with the
+// names and on the hooks of the collector's socket programs (tracepoints, and the cgroup ones on the
+// cgroup v2 root) that do nothing (native/floor.bpf.c, built with clang-16, held by floor-holder.js).
+// <workload>_floor is what any program on those hooks costs these workloads, before any work.
 // --sink replaces the reducer with a process that discards the collector's stream: on a 2-core
 // machine the reducer's CPU otherwise counts against nginx too, which it would not in a deployment
 // (the reducer runs elsewhere). The default keeps the real reducer, as asked. --udp off runs the
@@ -57,6 +62,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summarizeProfiles } from './collector-overhead-profile.js';
+import { buildFloorObject } from './floor-object.js';
 import {
   CLOCK_TICKS, Child, type WrkResult, bpfHolders, connectedTo, cpuSeconds, cpuTimes, freePort, groupCpuSeconds, heldBpfPrograms, loadedPrograms, machineCpu, median, parseWrk, sleep, which,
 } from './collector-overhead-procs.js';
@@ -67,6 +73,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // bench/dist/ â
 const COLLECTOR_CLI = join(ROOT, 'packages/collector/dist/src/cli.js');
 const REDUCER_CLI = join(ROOT, 'packages/reducer/dist/src/cli.js');
 const NGINX_TEMPLATE = join(ROOT, 'bench/nginx/nginx.conf.template');
+const FLOOR_HOLDER = join(ROOT, 'bench/dist/floor-holder.js');
 const BPF_OBJECT = process.env.EBPF_NET_BPF_OBJECT || join(ROOT, 'bpf/.output/ebpf_net.bpf.o');
 const PROFILE_DIR = process.env.EBPF_NET_BENCH_CPU_PROF ? resolve(process.env.EBPF_NET_BENCH_CPU_PROF) : undefined;
 const CONNECTIONS = 32;
@@ -77,7 +84,7 @@ function fail(message: string, code = 2): never {
 }
 
 // --- options ------------------------------------------------------------------------------------
-const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, sink: false, kernelOnly: false, workload: 'all', udp: 'on' };
+const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, sink: false, kernelOnly: false, floor: false, workload: 'all', udp: 'on' };
 {
   const args = process.argv.slice(2);
   for (let i = 0; i < args.length; i++) {
@@ -85,6 +92,7 @@ const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, 
     if (a === '--pin') options.pin = true;
     else if (a === '--sink') options.sink = true;
     else if (a === '--kernel-only') options.kernelOnly = true;
+    else if (a === '--floor') options.floor = true;
     else if (a === '--no-tcplife') options.tcplife = false;
     else if (a === '--udp') {
       options.udp = args[++i] ?? '';
@@ -98,9 +106,9 @@ const options = { seconds: 10, rounds: 3, warmup: 3, pin: false, tcplife: true, 
       if (!Number.isInteger(v) || v < (a === '--warmup' ? 0 : a === '--rounds' ? 2 : 1)) fail(`${a} takes a whole number${a === '--rounds' ? ' >= 2' : a === '--warmup' ? ' >= 0' : ' >= 1'}`);
       options[a.slice(2) as 'seconds' | 'rounds' | 'warmup'] = v;
     } else if (a === '--help' || a === '-h') {
-      console.log('node bench/dist/collector-overhead.js [--seconds 10] [--rounds 3] [--warmup 3] [--pin] [--no-tcplife] [--sink] [--kernel-only] [--udp on|off] [--workload all|keep_alive|new_connection]   (root; env EBPF_NET_BENCH_CPU_PROF=<dir> profiles the collector)');
+      console.log('node bench/dist/collector-overhead.js [--seconds 10] [--rounds 3] [--warmup 3] [--pin] [--no-tcplife] [--sink] [--kernel-only] [--floor] [--udp on|off] [--workload all|keep_alive|new_connection]   (root; env EBPF_NET_BENCH_CPU_PROF=<dir> profiles the collector)');
       process.exit(0);
-    } else fail(`unknown option ${a}; options: --seconds N --rounds N --warmup N --pin --no-tcplife --sink --kernel-only --udp on|off --workload W`);
+    } else fail(`unknown option ${a}; options: --seconds N --rounds N --warmup N --pin --no-tcplife --sink --kernel-only --floor --udp on|off --workload W`);
   }
 }
 
@@ -123,6 +131,7 @@ try {
   fail(`${BPF_OBJECT} does not exist; build the BPF object first: bash bpf/build.sh`);
 }
 const TCPLIFE = options.tcplife ? which('tcplife', '/usr/sbin/tcplife') : undefined;
+if (options.floor && !which('clang-16')) fail('--floor builds native/floor.bpf.c with clang-16: apt-get install -y clang-16');
 
 // --- everything it starts, and undoing it ---------------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'ebpf-net-collector-overhead-'));
@@ -248,6 +257,14 @@ async function startCollector(intake: number, runName: string): Promise<Child> {
   return collector;
 }
 
+/** --floor: the empty programs, attached by floor-holder.js until it is stopped. */
+async function startFloor(runName: string, objectPath: string): Promise<Child> {
+  const holder = start(`floor-${runName}`, process.execPath, [FLOOR_HOLDER, objectPath]);
+  await waitFor('the floor holder', holder, () => readFileSync(holder.logPath, 'utf8').includes('attached'), 30_000);
+  for (const id of heldBpfPrograms(holder.pid)) heldPrograms.set(id, `floor ${runName}`);
+  return holder;
+}
+
 async function startTcplife(runName: string): Promise<Child> {
   const tcplife = start(`tcplife-${runName}`, TCPLIFE!, []);
   // Attached once it holds its programs and that count has settled.
@@ -271,7 +288,7 @@ async function stopAgent(agent: Child, sig: NodeJS.Signals): Promise<void> {
   checkNoProgramsLeft();
 }
 
-type Config = 'without' | 'with' | 'kernel_only' | 'tcplife';
+type Config = 'without' | 'with' | 'kernel_only' | 'floor' | 'tcplife';
 interface Workload {
   name: 'keep_alive' | 'new_connection';
   wrkArgs: string[];
@@ -319,12 +336,13 @@ async function runWrk(workload: Workload, url: string, seconds: number, label: s
   return { ...parseWrk(readFileSync(wrk.logPath, 'utf8')), cpu };
 }
 
-async function runOnce(workload: Workload, config: Config, round: number, ctx: { url: string; intake: number; reducer: Child; nginx: Child }): Promise<Run> {
+async function runOnce(workload: Workload, config: Config, round: number, ctx: { url: string; intake: number; reducer: Child; nginx: Child; floorObject?: string }): Promise<Run> {
   const runName = `${workload.name}-${config}-${round}`;
   let agent: Child | undefined;
   try {
     if (config === 'with' || config === 'kernel_only') agent = await startCollector(ctx.intake, runName);
     if (config === 'tcplife') agent = await startTcplife(runName);
+    if (config === 'floor') agent = await startFloor(runName, ctx.floorObject!);
     if (agent) await sleep(1000); // start-up work (snapshot, first map reads) is not the run's
     if (config === 'kernel_only') process.kill(agent!.pid, 'SIGSTOP');
     const agent0 = agent ? cpuTimes(agent.pid) : undefined;
@@ -385,7 +403,7 @@ function summarize(workload: Workload, runs: Run[]): void {
   const cpuPerRequestRatio = (c: Config) => median(of(c).map((r) => workloadCpu(r) / workloadCpu(without.find((w) => w.round === r.round)!)));
   const newConn = workload.name === 'new_connection';
 
-  const figures = (c: 'with' | 'kernel_only' | 'tcplife', who: 'collector' | 'tcplife') => {
+  const figures = (c: 'with' | 'kernel_only' | 'floor' | 'tcplife', who: 'collector' | 'tcplife') => {
     const rs = of(c);
     const rps = median(rs.map((r) => r.wrk.rps));
     const ratio = rps / rpsWithout;
@@ -427,15 +445,18 @@ function summarize(workload: Workload, runs: Run[]): void {
     ...(newConn ? { cpu_target_met: cpuAt10k! <= 10 } : {}),
   });
   const emitBeside = (suffix: string, fields: Record<string, unknown>) => emit({ bench: BENCH, case: `${workload.name}_${suffix}`, rounds: options.rounds, seconds: options.seconds, ...fields });
-  if (of('kernel_only').length > 0) {
-    // The collector's own CPU is ~0 there: only the throughput figures say anything.
-    const { rps_without, rps_with, ratio, ratio_per_round_median, loss_percent, workload_cpu_per_request_ratio } = figures('kernel_only', 'collector');
-    emitBeside('kernel_only', {
+  // Runs without an agent doing user-space work: only the throughput figures say anything.
+  const throughputBeside = (c: 'kernel_only' | 'floor', note: string) => {
+    if (of(c).length === 0) return;
+    const { rps_without, rps_with, ratio, ratio_per_round_median, loss_percent, workload_cpu_per_request_ratio } = figures(c, 'collector');
+    emitBeside(c, {
       rps_without, rps_with, ratio, ratio_per_round_median, loss_percent, workload_cpu_per_request_ratio,
       share_of_collector_loss: loss > 0 ? (loss_percent as number) / loss : undefined,
-      note: 'the collector stopped (SIGSTOP) during the run: its BPF programs alone; a full ring drops what they would have written',
+      note,
     });
-  }
+  };
+  throughputBeside('kernel_only', 'the collector stopped (SIGSTOP) during the run: its BPF programs alone; a full ring drops what they would have written');
+  throughputBeside('floor', 'programs on the collector\'s socket hooks that do nothing (native/floor.bpf.c): what any program there costs before its work');
   if (of('tcplife').length > 0) {
     const theirs = figures('tcplife', 'tcplife');
     emitBeside('tcplife', {
@@ -493,7 +514,8 @@ async function main(): Promise<void> {
   const nginx = await startNginx(nginxPort);
   const reducer = await startReducer(intake, prom);
   const url = `http://127.0.0.1:${nginxPort}/`;
-  const ctx = { url, intake, reducer, nginx };
+  const floorObject = options.floor ? buildFloorObject(dir) : undefined;
+  const ctx = { url, intake, reducer, nginx, floorObject };
 
   // Is tcplife usable here? It is tracepoint-based (sock:inet_sock_set_state) in libbpf-tools,
   // but an older or kprobe-built one fails to attach: then the comparison is skipped, and said so.
@@ -508,6 +530,7 @@ async function main(): Promise<void> {
   }
   const configs: Config[] = ['without', 'with'];
   if (options.kernelOnly) configs.push('kernel_only');
+  if (options.floor) configs.push('floor');
   if (tcplifeStatus === 'works') configs.push('tcplife');
   emit({
     bench: BENCH,

@@ -6,11 +6,13 @@
 //                          with the two programs attached and detached). They run on every send
 //                          and receive of the machine: the floor of the collector's cost on a
 //                          keep-alive load. Also for the empty programs of the floor (below).
-//   short_connection       what the TCP programs add to one short loopback connection, both
-//                          ends (conn-cost.c: connect, request, answer, close); the two builds
-//                          alternate within each round, with a third object: programs of the
-//                          same names on the same hooks that do nothing (native/floor.bpf.c,
-//                          built here with clang-16), the floor any program there costs.
+//   short_connection       what the programs add to one short loopback connection, both ends
+//                          (conn-cost.c: connect, request, answer, close): the TCP ones, the
+//                          per-call ones, and the cgroup ones every inet socket runs at create
+//                          and close (on the cgroup v2 root); the two builds alternate within
+//                          each round, with a third object: programs of the same names on the
+//                          same hooks that do nothing (native/floor.bpf.c, built here with
+//                          clang-16), the floor any program there costs.
 // The drift of a shared VM hits both sides of each pair alike; the median difference is taken.
 //
 //   node bench/dist/hook-cost.js [--rounds 60] [--iterations 20000] [--connections 1500]   (root; about 2 min)
@@ -18,14 +20,15 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cgroup2Root } from '@ebpf-net/collector/bpf';
 import * as kernel from '@ebpf-net/collector/kernel';
+import { buildFloorObject } from './floor-object.js';
 import { emit, parseBenchArgs } from './report.js';
 
 const args = parseBenchArgs({ rounds: 60, iterations: 20_000, connections: 1500 });
 const native = (name: string) => fileURLToPath(new URL(`../native/${name}.c`, import.meta.url));
-const VMLINUX_DIR = dirname(kernel.DEFAULT_OBJECT_PATH);
 
 if (process.getuid?.() !== 0) {
   console.error('bench/hook-cost: needs root (loading BPF programs); run it with sudo');
@@ -33,6 +36,11 @@ if (process.getuid?.() !== 0) {
 }
 if (!existsSync(kernel.DEFAULT_OBJECT_PATH)) {
   console.error(`bench/hook-cost: ${kernel.DEFAULT_OBJECT_PATH} does not exist; build it first: bash bpf/build.sh`);
+  process.exit(2);
+}
+const cgroupRoot = cgroup2Root();
+if (!cgroupRoot) {
+  console.error('bench/hook-cost: no cgroup v2 hierarchy is mounted (the cgroup programs attach to its root)');
   process.exit(2);
 }
 
@@ -49,9 +57,7 @@ try {
   const pinned = (binary: string, binaryArgs: string[]): string => execFileSync('taskset', ['-c', String(cpus().length - 1), binary, ...binaryArgs], { encoding: 'utf8' });
 
   // The floor: empty programs on the same hooks (typed, like the build the collector prefers).
-  const floor = join(dir, 'floor.bpf.o');
-  execFileSync('clang-16', ['-target', 'bpf', '-O2', '-g', '-I', VMLINUX_DIR, '-c', native('floor.bpf'), '-o', floor], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const measured = [...objects, { hooks: 'floor (empty programs, typed)', path: floor }];
+  const measured = [...objects, { hooks: 'floor (empty programs, typed)', path: buildFloorObject(dir) }];
 
   const hookCost = build('hook-cost');
   for (const { hooks, path } of measured) {
@@ -71,7 +77,7 @@ try {
   }
 
   const connCost = build('conn-cost');
-  const lines = pinned(connCost, [String(args.rounds), String(args.connections), ...measured.map((o) => o.path)]).trim().split('\n');
+  const lines = pinned(connCost, [cgroupRoot, String(args.rounds), String(args.connections), ...measured.map((o) => o.path)]).trim().split('\n');
   const perConnection = lines.map((l) => JSON.parse(l) as { median_ns_per_connection: number; q1_ns: number; q3_ns: number });
   perConnection.forEach((r, i) => {
     emit({

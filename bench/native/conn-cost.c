@@ -6,16 +6,19 @@
 // included: loopback delivers inline) lands on this CPU.
 //
 // The programs attached are those that fire on a TCP connection: tcp_state, tcp_destroy,
-// tcp_rst_rx, tcp_rst_tx, sock_send, sock_recv (not the cgroup programs: they need a cgroup).
-// The ring buffer is drained between chunks, outside the timing.
+// tcp_rst_rx, tcp_rst_tx, sock_send, sock_recv, and the cgroup programs udp_create and udp_release
+// (on the cgroup v2 directory given: they run for every inet socket created and closed, TCP too,
+// before they can tell it is not UDP). The ring buffer is drained between chunks, outside the
+// timing.
 //
-//   conn-cost <rounds> <connections per chunk> <object.o>...
+//   conn-cost <cgroup v2 dir> <rounds> <connections per chunk> <object.o>...
 // Prints one JSON object per object: the median and quartiles of the per-round differences, in ns
 // per connection.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -24,7 +27,13 @@
 #define MAX_OBJECTS 4
 #define MAX_ROUNDS 1000
 
-static const char *programs[] = { "tcp_state", "tcp_destroy", "tcp_rst_rx", "tcp_rst_tx", "sock_send", "sock_recv" };
+static const struct {
+	const char *name;
+	int cgroup; /* attached to the cgroup, not to its tracepoint */
+} programs[] = {
+	{ "tcp_state", 0 },  { "tcp_destroy", 0 }, { "tcp_rst_rx", 0 },	 { "tcp_rst_tx", 0 },
+	{ "sock_send", 0 },  { "sock_recv", 0 },   { "udp_create", 1 }, { "udp_release", 1 },
+};
 #define N_PROGRAMS (sizeof(programs) / sizeof(programs[0]))
 
 static int listener;
@@ -79,13 +88,18 @@ int main(int argc, char **argv)
 	struct ring_buffer *rings[MAX_OBJECTS];
 	static double delta[MAX_OBJECTS][MAX_ROUNDS];
 	socklen_t len = sizeof(addr);
-	int rounds, k;
+	int rounds, k, cgroup;
 	long n;
 
-	if (argc < 4 || argc - 3 > MAX_OBJECTS) {
-		fprintf(stderr, "usage: conn-cost <rounds> <connections per chunk> <object.o>... (at most %d)\n", MAX_OBJECTS);
+	if (argc < 5 || argc - 4 > MAX_OBJECTS) {
+		fprintf(stderr, "usage: conn-cost <cgroup v2 dir> <rounds> <connections per chunk> <object.o>... (at most %d)\n", MAX_OBJECTS);
 		return 2;
 	}
+	cgroup = open(argv[1], O_RDONLY | O_DIRECTORY);
+	if (cgroup < 0)
+		fail("conn-cost: cgroup v2 directory");
+	argv++;
+	argc--;
 	rounds = atoi(argv[1]);
 	n = atol(argv[2]);
 	k = argc - 3;
@@ -119,11 +133,11 @@ int main(int argc, char **argv)
 			double off = chunk(n), on;
 
 			for (size_t p = 0; p < N_PROGRAMS; p++) {
-				struct bpf_program *prog = bpf_object__find_program_by_name(objects[j], programs[p]);
+				struct bpf_program *prog = bpf_object__find_program_by_name(objects[j], programs[p].name);
 
-				links[p] = prog ? bpf_program__attach(prog) : NULL;
+				links[p] = !prog ? NULL : programs[p].cgroup ? bpf_program__attach_cgroup(prog, cgroup) : bpf_program__attach(prog);
 				if (!links[p]) {
-					fprintf(stderr, "conn-cost: cannot attach %s of %s\n", programs[p], argv[3 + j]);
+					fprintf(stderr, "conn-cost: cannot attach %s of %s\n", programs[p].name, argv[3 + j]);
 					return 1;
 				}
 			}
@@ -142,5 +156,6 @@ int main(int argc, char **argv)
 		bpf_object__close(objects[j]);
 	}
 	close(listener);
+	close(cgroup);
 	return 0;
 }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * bench/native/floor.bpf.c: the dispatch floor for bench/hook-cost. Programs with the names,
- * hooks and build (BTF-typed tracepoints) of bpf/'s connection programs, that do nothing: what
- * they add to a connection is what any program on these hooks costs before it does any work.
- * Built by bench/hook-cost with clang-16, against bpf/.output/vmlinux.h.
+ * bench/native/floor.bpf.c: the dispatch floor. Programs with the names, hooks and build
+ * (BTF-typed tracepoints) of bpf/'s socket programs, that do nothing: what they add to a
+ * connection, a send or a receive is what any program on these hooks costs before it does any
+ * work. bench/hook-cost measures it per connection and per call; bench/collector-overhead --floor
+ * measures it on the web workloads. Built by both with clang-16, against bpf/.output/vmlinux.h.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -34,3 +35,23 @@ int BPF_PROG(sock_send, struct sock *sk, int ret, int flags) { return 0; }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags) { return 0; }
+
+/* The UDP helpers' cgroup hooks: sock_create and sock_release run for every inet socket created
+ * and closed, TCP too; the sock_addr ones only for UDP (not on TCP's path). */
+SEC("cgroup/sock_create")
+int udp_create(struct bpf_sock *ctx) { return 1; }
+
+SEC("cgroup/sock_release")
+int udp_release(struct bpf_sock *ctx) { return 1; }
+
+SEC("cgroup/sendmsg4")
+int udp_sendmsg4(struct bpf_sock_addr *ctx) { return 1; }
+
+SEC("cgroup/sendmsg6")
+int udp_sendmsg6(struct bpf_sock_addr *ctx) { return 1; }
+
+SEC("cgroup/recvmsg4")
+int udp_recvmsg4(struct bpf_sock_addr *ctx) { return 1; }
+
+SEC("cgroup/recvmsg6")
+int udp_recvmsg6(struct bpf_sock_addr *ctx) { return 1; }
