@@ -308,7 +308,7 @@ function mapReads(obj: BpfObject): void {
       }
       return out;
     };
-    const refreshed = (): number => obj.run(kernel.REFRESH_PROGRAM);
+    const refreshed = (): number => obj.run(kernel.REFRESH_TCP_PROGRAM);
     const raw = time(refreshed);
     const readSockInfo = kernel.sockInfoReader(); // as KernelProbes.readSockets: one reused object
     const parsed = time(() => {

@@ -143,7 +143,7 @@ __EN_GLOBAL struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, EBPF_NET_UDP_SOCKS_MAX);
 	__type(key, __u64);
-	__type(value, struct ebpf_net_sock_info);
+	__type(value, struct ebpf_net_udp_sock);
 } udp_socks SEC(".maps");
 
 /* Per (UDP socket, remote) counters. */
@@ -169,14 +169,6 @@ __EN_GLOBAL struct {
 	__type(key, __u64);
 	__type(value, struct ebpf_net_udp_stash);
 } udp_stash SEC(".maps");
-
-/* UDP socket cookie -> sk pointer, so cgroup/sock_release can find the entry. */
-__EN_GLOBAL struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, EBPF_NET_UDP_COOKIES_MAX);
-	__type(key, __u64);
-	__type(value, __u64);
-} udp_cookies SEC(".maps");
 
 /* Control words shared with user space, index = enum ebpf_net_control. An array
  * lookup is inlined by the verifier: reading one costs a load, not a helper call. */
@@ -405,10 +397,10 @@ static __always_inline void emit_sock_event(__u32 type, __u8 old_state, __u8 new
  * socket and must not flood the ring). When another CPU inserted first,
  * returns that entry and sets *raced.
  */
-static __always_inline struct ebpf_net_sock_info *
-udp_entry_insert(__u64 skp, struct ebpf_net_sock_info *info, bool *raced)
+static __always_inline struct ebpf_net_udp_sock *
+udp_entry_insert(__u64 skp, struct ebpf_net_udp_sock *u, bool *raced)
 {
-	long err = bpf_map_update_elem(&udp_socks, &skp, info, BPF_NOEXIST);
+	long err = bpf_map_update_elem(&udp_socks, &skp, u, BPF_NOEXIST);
 
 	*raced = err == -EEXIST;
 	if (err && !*raced) {
@@ -416,6 +408,41 @@ udp_entry_insert(__u64 skp, struct ebpf_net_sock_info *info, bool *raced)
 		return NULL;
 	}
 	return bpf_map_lookup_elem(&udp_socks, &skp);
+}
+
+/* Which socket a struct sock holds now: its file's inode number (see struct
+ * ebpf_net_udp_sock); 0 when it has no file (a kernel socket) or no socket
+ * (orphaned: closed). */
+static __always_inline __u64 sk_file_ino(const struct sock *sk)
+{
+#ifdef EBPF_NET_TYPED
+	const struct socket *sock = sk->sk_socket;
+
+	if (!sock || !sock->file)
+		return 0;
+	return sock->file->f_inode->i_ino;
+#else
+	return BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+#endif
+}
+
+/*
+ * The socket of a UDP entry is gone: closed (refresh_udp), or its struct sock
+ * now holds a later socket (that socket's first datagram). Emits the entry's
+ * final record and deletes it. `seen` is the sock_ino the caller read: only the
+ * caller that moves it to EBPF_NET_UDP_RETIRED goes on, so the record is sent
+ * once. The close time is when the end was noticed.
+ */
+static __always_inline bool udp_entry_retire(__u64 skp, struct ebpf_net_udp_sock *u, __u64 seen)
+{
+	if (seen == EBPF_NET_UDP_RETIRED ||
+	    __sync_val_compare_and_swap(&u->sock_ino, seen, EBPF_NET_UDP_RETIRED) != seen)
+		return false;
+	u->info.close_ns = bpf_ktime_get_ns();
+	emit_sock_event(EBPF_NET_EV_UDP_CLOSE, u->info.state, TCP_CLOSE, EBPF_NET_CLOSE_NORMAL, skp,
+			&u->info, u->info.close_ns);
+	bpf_map_delete_elem(&udp_socks, &skp);
+	return true;
 }
 
 /* Owner of a listening (netns, port), or NULL. */

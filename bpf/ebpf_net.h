@@ -38,7 +38,7 @@ enum ebpf_net_event_type {
 	EBPF_NET_EV_TCP_CLOSE       = 6,  /* final record of a TCP socket: cause + final counters */
 	EBPF_NET_EV_TCP_EXISTING    = 7,  /* TCP connection that existed before the programs, adopted; counters = baseline */
 	EBPF_NET_EV_UDP_OPEN        = 8,  /* first datagram sent/received on a UDP socket */
-	EBPF_NET_EV_UDP_CLOSE       = 9,  /* UDP socket released (cgroup/sock_release); final counters */
+	EBPF_NET_EV_UDP_CLOSE       = 9,  /* UDP socket gone (seen by refresh_udp, or its address reused); final counters */
 	EBPF_NET_EV_SOCK_PID        = 10, /* the owner pid of a socket changed (accepting process differs from the listener's) */
 	/* struct ebpf_net_proc_event */
 	EBPF_NET_EV_PROC_EXEC       = 20,
@@ -103,7 +103,6 @@ enum ebpf_net_control {
 #define EBPF_NET_UDP_REMOTE_MAX      65536
 #define EBPF_NET_LISTENERS_MAX       4096
 #define EBPF_NET_UDP_STASH_MAX       8192
-#define EBPF_NET_UDP_COOKIES_MAX     65536
 #define EBPF_NET_NETNS_ALLOWED_MAX   1024
 
 #define EBPF_NET_COMM_LEN     16
@@ -151,6 +150,23 @@ struct ebpf_net_sock_info {
 	__u16 sk_err;           /* 148 sk->sk_err at CLOSE (errno, e.g. 110 ETIMEDOUT) */
 	__u16 _pad0;            /* 150 */
 };                              /* 152 */
+
+/*
+ * The value of `udp_socks`: the entry, and which socket it is. A UDP socket's
+ * end has no hook that fires for UDP only (cgroup/sock_release runs for every
+ * inet socket, TCP too), so it is found later: by refresh_udp, which sees the
+ * struct sock orphaned or holding another socket, or by the first datagram of
+ * a later socket at the same address. sock_ino tells them apart: the inode
+ * number of the socket's file (socket:[ino] in /proc/<pid>/fd), 0 for a
+ * kernel socket; EBPF_NET_UDP_RETIRED once its final record is on its way.
+ * Size 160.
+ */
+struct ebpf_net_udp_sock {
+	struct ebpf_net_sock_info info; /*   0 */
+	__u64 sock_ino;                 /* 152 */
+};                                      /* 160 */
+
+#define EBPF_NET_UDP_RETIRED (~0ULL)
 
 /*
  * Ring-buffer record for every socket lifecycle event (types 1..10).

@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
+ * Programs user space runs once per interval (BPF_PROG_TEST_RUN), never
+ * attached. Built once, untyped: their socket pointers come from map keys, so
+ * they are read with bpf_probe_read_kernel in both objects.
+ *
  * refresh_tcp: copies every live TCP entry of the table (tcp_socks.bpf.h) into
  * rows 0..n-1 of tcp_snapshot, with the kernel's own counters (struct
  * tcp_sock) read now, and returns n. User space runs it once per interval
  * (BPF_PROG_TEST_RUN) and reads those n rows in place (tcp_snapshot is
- * mmapped); it is never attached. Built once, untyped: its socket pointers come from tcp_keys, so
- * they are read with bpf_probe_read_kernel in both objects.
+ * mmapped).
  *
  * The entries are only read here, never written: an entry added or freed
  * during the copy is skipped (its socket_id changed, see tcp_socks.bpf.h), and
  * the next run, or its close event, reports it.
+ *
+ * refresh_udp: finds the UDP sockets that are gone, emits their final records
+ * (EBPF_NET_EV_UDP_CLOSE) and deletes their entries; returns how many. A UDP
+ * socket has no hook of its own at its end (see udp.bpf.c), so its close is
+ * reported up to one interval late, with the time it was noticed.
  */
 #include "common.bpf.h"
 
@@ -60,4 +68,30 @@ int refresh_tcp(void *ctx)
 	snapshot_rows = 0;
 	bpf_loop(tcp_slot_mask + 1, refresh_slot, NULL, 0);
 	return snapshot_rows;
+}
+
+/* One UDP entry: is its socket still the one in the struct sock? A closed
+ * socket is orphaned (sk_socket NULL) before its struct sock is freed; a
+ * struct sock reused since holds another socket, with another inode. UDP
+ * sockets are freed after an RCU grace period and may be reused: the reads
+ * are bpf_probe_read_kernel, and a freed one reads as not this socket. */
+static long udp_check(struct bpf_map *map, __u64 *key, struct ebpf_net_udp_sock *u, __u32 *closed)
+{
+	const struct sock *sk = (const struct sock *)*key;
+	__u64 seen = u->sock_ino;
+
+	if (BPF_CORE_READ(sk, sk_socket) && sk_file_ino(sk) == seen)
+		return 0;
+	if (udp_entry_retire(*key, u, seen))
+		(*closed)++;
+	return 0;
+}
+
+SEC("raw_tp")
+int refresh_udp(void *ctx)
+{
+	__u32 closed = 0;
+
+	bpf_for_each_map_elem(&udp_socks, udp_check, &closed, 0);
+	return closed;
 }

@@ -86,26 +86,22 @@ static __always_inline void tcp_adopt(struct sock *sk, __u64 key, __u16 family)
 }
 
 /* A UDP socket's first datagram: its entry, owned by the calling process. */
-static __always_inline struct ebpf_net_sock_info *udp_entry_create(struct sock *sk, __u64 skp, __u16 family)
+static __always_inline struct ebpf_net_udp_sock *udp_entry_create(struct sock *sk, __u64 skp, __u16 family,
+								  __u64 ino)
 {
-	struct ebpf_net_sock_info info, *e;
-	__u64 cookie;
+	struct ebpf_net_udp_sock u, *e;
 	bool raced;
 
-	if (!sock_info_init(&info, sk, family, IPPROTO_UDP))
+	if (!sock_info_init(&u.info, sk, family, IPPROTO_UDP))
 		return NULL;
-	info.pid = current_tgid();
-	/* Remember cookie -> sk, for cgroup/sock_release (UDP close). The cookie
-	 * exists when cgroup/sock_create or a sock_addr hook ran. */
-	cookie = KREAD(sk, __sk_common.skc_cookie.counter);
-	if (cookie)
-		bpf_map_update_elem(&udp_cookies, &cookie, &skp, BPF_ANY);
+	u.info.pid = current_tgid();
+	u.sock_ino = ino;
 
 	/* If another CPU won the race, use its entry (no event) */
-	e = udp_entry_insert(skp, &info, &raced);
+	e = udp_entry_insert(skp, &u, &raced);
 	if (raced || !e)
 		return e;
-	emit_sock_event(EBPF_NET_EV_UDP_OPEN, 0, info.state, 0, skp, &info, info.start_ns);
+	emit_sock_event(EBPF_NET_EV_UDP_OPEN, 0, u.info.state, 0, skp, &u.info, u.info.start_ns);
 	return e;
 }
 
@@ -236,11 +232,11 @@ static __always_inline int on_tcp_msg(struct sock *sk, int ret, __u32 key_user)
 static __always_inline int on_msg(struct sock *sk, int ret, int flags, bool send)
 {
 	struct ebpf_net_udp_stash stash, *s;
+	struct ebpf_net_udp_sock *u;
 	struct ebpf_net_sock_info *e;
-	__u64 skp;
 	bool have_stash = false;
 	__u16 family, protocol;
-	__u64 now, tid;
+	__u64 now, tid, skp, ino;
 
 	/* The protocol first: one read sends TCP on its way and tells most other
 	 * calls to leave (AF_UNIX and netlink traffic fire these tracepoints too);
@@ -271,14 +267,23 @@ static __always_inline int on_msg(struct sock *sk, int ret, int flags, bool send
 	if (!send && (flags & MSG_PEEK))
 		return 0;
 
-	/* Entry of the socket, created on first sight */
+	/* Entry of the socket, created on first sight. An entry of another socket
+	 * at this address (closed since the last refresh_udp) is retired first */
 	skp = (__u64)sk;
-	e = bpf_map_lookup_elem(&udp_socks, &skp);
-	if (!e) {
-		e = udp_entry_create(sk, skp, family);
-		if (!e)
+	ino = sk_file_ino(sk);
+	u = bpf_map_lookup_elem(&udp_socks, &skp);
+	if (u && u->sock_ino != ino) {
+		udp_entry_retire(skp, u, u->sock_ino);
+		u = NULL;
+	}
+	if (!u) {
+		u = udp_entry_create(sk, skp, family, ino);
+		/* Still the old entry: another caller is retiring it right now.
+		 * This datagram is not counted (it would go with the old socket) */
+		if (!u || u->sock_ino != ino)
 			return 0;
 	}
+	e = &u->info;
 
 	/* Counters */
 	if (send) {

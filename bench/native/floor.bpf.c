@@ -36,14 +36,7 @@ int BPF_PROG(sock_send, struct sock *sk, int ret, int flags) { return 0; }
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags) { return 0; }
 
-/* The UDP helpers' cgroup hooks: sock_create and sock_release run for every inet socket created
- * and closed, TCP too; the sock_addr ones only for UDP (not on TCP's path). */
-SEC("cgroup/sock_create")
-int udp_create(struct bpf_sock *ctx) { return 1; }
-
-SEC("cgroup/sock_release")
-int udp_release(struct bpf_sock *ctx) { return 1; }
-
+/* The UDP helpers' cgroup hooks: they run for UDP only (not on TCP's path). */
 SEC("cgroup/sendmsg4")
 int udp_sendmsg4(struct bpf_sock_addr *ctx) { return 1; }
 

@@ -74,7 +74,7 @@ for (const [host, tag, udp] of [
       const i = intake;
       const probes = i.connections[0]!.handshake!.probes;
       assert.equal(probes.includes('sock_recv'), udp === 'on', `--udp ${udp}: the per-call hooks ${udp === 'on' ? 'are' : 'are not'} attached (${probes.join(' ')})`);
-      assert.equal(probes.includes('udp_create'), udp === 'on', `--udp ${udp}: the UDP programs`);
+      assert.equal(probes.includes('udp_sendmsg4'), udp === 'on', `--udp ${udp}: the UDP programs`);
       const clientTuple = { localAddr: host, localPort: clientPort, remoteAddr: host, remotePort: port };
       const serverTuple = { localAddr: host, localPort: port, remoteAddr: host, remotePort: clientPort };
       const seen = await i.waitFor(() => {

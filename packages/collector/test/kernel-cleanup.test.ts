@@ -9,7 +9,7 @@ import { REQUIRED_PROGRAMS } from '../src/kernel/index.js';
 import { ATTACHED_PROGRAMS, PROGRAM_NAMES, ProbeSession, SKIP_NOT_ROOT, bpftoolList, closeAllAndCheckReleased, ownBpfIds, stillLoaded, waitUntilReleased } from './support/probes.js';
 
 /** Maps of the object that the kernel creates (besides .rodata/.bss, whose names libbpf prefixes). */
-const MAP_NAMES = ['events', 'tcp_keys', 'tcp_socks', 'tcp_snapshot', 'key_scratch', 'udp_socks', 'udp_remote', 'listeners', 'udp_stash', 'udp_cookies', 'netns_allowed', 'drops'];
+const MAP_NAMES = ['events', 'tcp_keys', 'tcp_socks', 'tcp_snapshot', 'key_scratch', 'udp_socks', 'udp_remote', 'listeners', 'udp_stash', 'netns_allowed', 'drops'];
 
 describe('kernel: cleanup', { skip: SKIP_NOT_ROOT }, () => {
   after(closeAllAndCheckReleased);

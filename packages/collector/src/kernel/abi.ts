@@ -92,7 +92,13 @@ export const Control = { ADOPTER: 0, TENTATIVE: 1 } as const;
  * The program user space runs before each batch read (BPF_PROG_TEST_RUN): it copies the live TCP
  * entries, with the kernel's counters as of now, into rows 0..n-1 of tcp_snapshot and returns n.
  */
-export const REFRESH_PROGRAM = 'refresh_tcp';
+export const REFRESH_TCP_PROGRAM = 'refresh_tcp';
+
+/**
+ * The program user space runs before each read of the UDP entries: it emits the final record
+ * (UDP_CLOSE) of each UDP socket that is gone, deletes its entry, and returns how many.
+ */
+export const REFRESH_UDP_PROGRAM = 'refresh_udp';
 
 /** The TCP table (bpf/tcp_socks.bpf.h) and its snapshot: three arrays of the same size. */
 export const TCP_TABLE_MAPS = ['tcp_keys', 'tcp_socks', 'tcp_snapshot'] as const;
@@ -114,8 +120,8 @@ export const REQUIRED_PROGRAMS = ['tcp_state'] as const;
  */
 export const PER_CALL_PROGRAMS = ['sock_send', 'sock_recv'] as const;
 
-/** The cgroup programs of the UDP path (remotes of datagrams, releases). */
-export const UDP_CGROUP_PROGRAMS = ['udp_sendmsg4', 'udp_sendmsg6', 'udp_recvmsg4', 'udp_recvmsg6', 'udp_create', 'udp_release'] as const;
+/** The cgroup programs of the UDP path: the remotes of datagrams. */
+export const UDP_CGROUP_PROGRAMS = ['udp_sendmsg4', 'udp_sendmsg6', 'udp_recvmsg4', 'udp_recvmsg6'] as const;
 
 /** The per-call program the adoption of pre-existing connections goes through. */
 export const ADOPTION_PROGRAM = 'sock_recv';

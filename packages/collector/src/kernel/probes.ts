@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { type AttachResult, BpfObject, type BpfMap, type MapBatchReader, type MappedArray, type RingBuffer, TRACEFS_PATH, ensureBpfMounts, errnoName, peekForeignSocket } from '../bpf/index.js';
-import { ADOPTION_PROGRAM, Control, DROP_CAUSES, PER_CALL_PROGRAMS, REFRESH_PROGRAM, REQUIRED_PROGRAMS, TCP_TABLE_MAPS, UDP_CGROUP_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS, tcpTableSlots } from './abi.js';
+import { ADOPTION_PROGRAM, Control, DROP_CAUSES, PER_CALL_PROGRAMS, REFRESH_TCP_PROGRAM, REFRESH_UDP_PROGRAM, REQUIRED_PROGRAMS, TCP_TABLE_MAPS, UDP_CGROUP_PROGRAMS, UDP_REMOTE_KEY, UDP_REMOTE_STATS, tcpTableSlots } from './abi.js';
 import { type KernelEvent, type SockInfo, readEvent, readU64, sockInfoReader } from './events.js';
 import { formatIp } from '@ebpf-net/protocol';
 
@@ -259,12 +259,14 @@ export class KernelProbes {
   /**
    * Reads every tracked socket's counters: the live TCP entries with the kernel's counters as of
    * now (refresh_tcp copies them into tcp_snapshot and says how many; read in place, mmap), then
-   * the UDP table (one FFI call per few thousand sockets). The info handed to `onSocket` is reused for the next
-   * entry: info.copy() keeps one.
+   * the UDP table (one FFI call per few thousand sockets), after refresh_udp has sent the final
+   * record of each UDP socket that is gone (UDP_CLOSE, in the ring) and removed it. The info
+   * handed to `onSocket` is reused for the next entry: info.copy() keeps one.
    */
   readSockets(onSocket: (info: SockInfo) => void): number {
     const read = this.readSockInfo;
-    const tcp = this.object.run(REFRESH_PROGRAM);
+    const tcp = this.object.run(REFRESH_TCP_PROGRAM);
+    this.object.run(REFRESH_UDP_PROGRAM);
     const { values, valueStride } = this.tcpSnapshot;
     for (let i = 0; i < tcp; i++) onSocket(read(values, i * valueStride));
     return tcp + this.udpSocketReader.read((batch) => {

@@ -65,6 +65,19 @@ def udp_client(fam, host, port, sizes):
     out(closed=True)
 
 
+def udp_churn(fam, host, port, count, pause_ms):
+    """count sockets one after another, each: sendto one datagram of 100 + i bytes, close, pause
+    (so that a closed socket's memory may be freed and reused by the next one); report the ports."""
+    ports = []
+    for i in range(int(count)):
+        c = socket.socket(family(fam), socket.SOCK_DGRAM)
+        c.sendto(b'c' * (100 + i), (host, int(port)))
+        ports.append(c.getsockname()[1])
+        c.close()
+        time.sleep(int(pause_ms) / 1000)
+    out(pid=os.getpid(), ports=ports)
+
+
 def udp_connected(fam, host):
     """A server socket and a connected client in one process:
     client send(111) -> server recv() without asking the source (remote unknown),
@@ -187,6 +200,7 @@ MODES = {
     'tcp-client': tcp_client,
     'udp-client': udp_client,
     'udp-connected': udp_connected,
+    'udp-churn': udp_churn,
     'connect': connect,
     'syn-timeout': syn_timeout,
     'fork-accept': fork_accept,

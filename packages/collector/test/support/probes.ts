@@ -27,15 +27,13 @@ export const ATTACHED_PROGRAMS = [
   'udp_sendmsg6',
   'udp_recvmsg4',
   'udp_recvmsg6',
-  'udp_create',
-  'udp_release',
   'proc_exec',
   'proc_fork',
   'proc_exit',
 ] as const;
 
-/** Every program of the object: the attached ones, and refresh_tcp, which user space runs. */
-export const PROGRAM_NAMES = [...ATTACHED_PROGRAMS, 'refresh_tcp'] as const;
+/** Every program of the object: the attached ones, and refresh_tcp and refresh_udp, which user space runs. */
+export const PROGRAM_NAMES = [...ATTACHED_PROGRAMS, 'refresh_tcp', 'refresh_udp'] as const;
 
 export const TCP = { ESTABLISHED: 1, SYN_SENT: 2, FIN_WAIT2: 5, CLOSE: 7, LAST_ACK: 9, LISTEN: 10 } as const;
 export const AF_INET = 2;
