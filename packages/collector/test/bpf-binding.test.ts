@@ -264,6 +264,26 @@ describe('libbpf binding (real kernel)', { skip }, () => {
       assert.equal(stats[STAT_EVENTS], 2 * N);
       assert.equal(stats[STAT_RING_DROPS], 0);
       assert.equal(ring.stats.records, 2 * N);
+
+      // Idle, the timer backs off (10, 20, 40, 80, 80, ... ms: ~9 drains in 600 ms, not 60); the
+      // first record after that is drained within the longest wait, and the pace is 10 ms again.
+      ring.start(10);
+      const idleFrom = ring.stats.drains;
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const idleDrains = ring.stats.drains - idleFrom;
+      assert.ok(idleDrains >= 5 && idleDrains <= 14, `${idleDrains} drains in 600 ms idle`);
+      const sent = Date.now();
+      await trigger.getpid(1);
+      while (samples.length < 2 * N + 1 && Date.now() - sent < 2000) await new Promise((resolve) => setTimeout(resolve, 1));
+      assert.equal(samples.length, 2 * N + 1);
+      assert.ok(Date.now() - sent < 80 + 50, `drained ${Date.now() - sent} ms after the record`);
+      const busyFrom = ring.stats.drains;
+      for (let i = 0; i < 10; i++) {
+        await trigger.getpid(1);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.ok(ring.stats.drains - busyFrom >= 6, `${ring.stats.drains - busyFrom} drains in ~100 ms of records`);
+      ring.stop();
       ring.close();
 
       // A handler that throws: its record counts as consumed, the next drain goes on after it.
@@ -276,7 +296,8 @@ describe('libbpf binding (real kernel)', { skip }, () => {
       await trigger.getpid(5);
       assert.throws(() => throwing.drain(), /handler failed/);
       assert.equal(throwing.drain(), 2);
-      assert.deepEqual(seqs, [2 * N, 2 * N + 1, 2 * N + 3, 2 * N + 4]);
+      const next = 2 * N + 11;
+      assert.deepEqual(seqs, [next, next + 1, next + 3, next + 4]);
 
       // A handler that closes the object: the drain stops there, and the ring is unmapped after it.
       await trigger.getpid(5);
