@@ -109,8 +109,9 @@ enum ebpf_net_control {
 #define EBPF_NET_FILENAME_LEN 256
 
 /*
- * One tracked socket: the value of `udp_socks` (BPF_MAP_TYPE_HASH, key: __u64
- * kernel struct sock pointer), of a `tcp_socks` slot (its socket_id is 0
+ * One tracked socket: the start of a `udp_socks` value (struct
+ * ebpf_net_udp_sock; BPF_MAP_TYPE_HASH, key: __u64 kernel struct sock
+ * pointer), the value of a `tcp_socks` slot (its socket_id is 0
  * while the slot is being filled or freed), a row of `tcp_snapshot`, and the
  * body of every socket event (the final copy, in close events).
  * Size 152.

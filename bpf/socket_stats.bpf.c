@@ -272,9 +272,13 @@ static __always_inline int on_msg(struct sock *sk, int ret, int flags, bool send
 	skp = (__u64)sk;
 	ino = sk_file_ino(sk);
 	u = bpf_map_lookup_elem(&udp_socks, &skp);
-	if (u && u->sock_ino != ino) {
-		udp_entry_retire(skp, u, u->sock_ino);
-		u = NULL;
+	if (u) {
+		__u64 seen = u->sock_ino;
+
+		if (seen != ino) {
+			udp_entry_retire(skp, u, seen);
+			u = NULL;
+		}
 	}
 	if (!u) {
 		u = udp_entry_create(sk, skp, family, ino);

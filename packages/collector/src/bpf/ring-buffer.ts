@@ -212,11 +212,14 @@ export class RingBuffer {
       } catch (error) {
         this.onError(error);
       }
-      if (this.closed || this.timer === undefined) return;
+      // A handler that called stop() (or stop() then start(): another chain) ends this one.
+      if (this.closed || this.timer !== timer) return;
       delay = records > 0 ? intervalMs : Math.min(delay * 2, longest);
-      this.timer = setTimeout(tick, delay);
+      timer = setTimeout(tick, delay);
+      this.timer = timer;
     };
-    this.timer = setTimeout(tick, delay);
+    let timer = setTimeout(tick, delay);
+    this.timer = timer;
   }
 
   stop(): void {

@@ -25,7 +25,7 @@ export const DROP_CAUSES = 8;
 
 export const SockFlag = { ESTABLISHED: 1, RST_RECEIVED: 2, RST_SENT: 4, PID_TENTATIVE: 8, CLOSED: 16, PREEXISTING: 32 } as const;
 
-/** struct ebpf_net_sock_info (152 bytes): an entry of tcp_socks, tcp_snapshot and udp_socks, and the body of socket events. */
+/** struct ebpf_net_sock_info (152 bytes): an entry of tcp_socks and tcp_snapshot, the start of a udp_socks value (struct ebpf_net_udp_sock, 160 bytes: then the socket's inode), and the body of socket events. */
 export const SOCK_INFO = {
   size: 152,
   socketId: 0,
