@@ -153,6 +153,7 @@ static void dump_maps(struct bpf_object *obj)
 	int fd, ifd;
 	__u64 key, next;
 	struct ebpf_net_sock_info info;
+	struct ebpf_net_udp_sock udp;
 	struct ebpf_net_udp_remote_key rk, rnext;
 	struct ebpf_net_udp_remote_stats rv;
 	char a[INET6_ADDRSTRLEN];
@@ -171,10 +172,10 @@ static void dump_maps(struct bpf_object *obj)
 	fd = bpf_object__find_map_fd_by_name(obj, "udp_socks");
 	for (first = true; !bpf_map_get_next_key(fd, first ? NULL : &key, &next); first = false) {
 		key = next;
-		if (bpf_map_lookup_elem(fd, &key, &info))
+		if (bpf_map_lookup_elem(fd, &key, &udp))
 			continue;
 		printf("SOCK ");
-		print_info(&info);
+		print_info(&udp.info);
 		printf("\n");
 	}
 	fd = bpf_object__find_map_fd_by_name(obj, "udp_remote");
