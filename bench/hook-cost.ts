@@ -7,13 +7,13 @@
 //                          and receive of the machine: the floor of the collector's cost on a
 //                          keep-alive load. Also for the empty programs of the floor (below).
 //   short_connection       what the programs add to one short loopback connection, both ends
-//                          (conn-cost.c: connect, request, answer, close): the TCP ones, the
-//                          per-call ones, and, in an object that has them, cgroup ones that
-//                          every inet socket runs at create and close (on the cgroup v2 root;
-//                          bpf/ has none since UDP's end moved to refresh_udp); the two builds
-//                          alternate within each round, with a third object: programs of the
-//                          same names on the same hooks that do nothing (native/floor.bpf.c,
-//                          built here with clang-16), the floor any program there costs.
+//                          (conn-cost.c: connect, request, answer, close): every program of the
+//                          object attached as the collector attaches it (cgroup ones on the
+//                          cgroup v2 root: one that every inet socket ran at create or close
+//                          would count here); the two builds alternate within each round, with
+//                          a third object: programs of the same names on the same hooks that do
+//                          nothing (native/floor.bpf.c, built here with clang-16), the floor any
+//                          program there costs.
 // The drift of a shared VM hits both sides of each pair alike; the median difference is taken.
 //
 //   node bench/dist/hook-cost.js [--rounds 60] [--iterations 20000] [--connections 1500]   (root; about 2 min)

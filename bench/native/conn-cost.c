@@ -1,15 +1,15 @@
-// bench/native/conn-cost: what the TCP programs cost one short connection, measured paired: chunks
+// bench/native/conn-cost: what an object's programs cost one short connection, measured paired: chunks
 // of short loopback connections (connect, accept, a 3-byte request, a 3-byte answer, the server
 // closes first as an HTTP server with Connection: close does, the client reads EOF and closes)
 // alternate with the programs of each object attached and detached. The drift of a shared VM hits
 // both sides of a pair alike. All in one thread, so the kernel work of both ends (softirq
 // included: loopback delivers inline) lands on this CPU.
 //
-// The programs attached are those that fire on a TCP connection: tcp_state, tcp_destroy,
-// tcp_rst_rx, tcp_rst_tx, sock_send, sock_recv, and, in an object that has them, the cgroup
-// programs udp_create and udp_release (on the cgroup v2 directory given: they would run for every
-// inet socket created and closed, TCP too, before they could tell it is not UDP; bpf/ no longer
-// has them). The ring buffer is drained between chunks, outside the timing.
+// Every program of an object is attached, as the collector attaches them: tracepoints with
+// bpf_program__attach, cgroup programs on the cgroup v2 directory given (a cgroup hook that every
+// inet socket runs at create or close would count against each connection; bpf/'s UDP helpers run
+// for UDP only). Not the SEC("raw_tp") programs without a tracepoint (refresh_tcp, refresh_udp):
+// user space runs them. The ring buffer is drained between chunks, outside the timing.
 //
 //   conn-cost <cgroup v2 dir> <rounds> <connections per chunk> <object.o>...
 // Prints one JSON object per object: the median and quartiles of the per-round differences, in ns
@@ -26,15 +26,7 @@
 
 #define MAX_OBJECTS 4
 #define MAX_ROUNDS 1000
-
-static const struct {
-	const char *name;
-	int cgroup; /* attached to the cgroup, not to its tracepoint */
-} programs[] = {
-	{ "tcp_state", 0 },  { "tcp_destroy", 0 }, { "tcp_rst_rx", 0 },	 { "tcp_rst_tx", 0 },
-	{ "sock_send", 0 },  { "sock_recv", 0 },   { "udp_create", 1 }, { "udp_release", 1 },
-};
-#define N_PROGRAMS (sizeof(programs) / sizeof(programs[0]))
+#define MAX_PROGRAMS 32
 
 static int listener;
 static struct sockaddr_in addr;
@@ -129,23 +121,30 @@ int main(int argc, char **argv)
 	chunk(n); /* warm-up */
 	for (int r = 0; r < rounds; r++) {
 		for (int j = 0; j < k; j++) {
-			struct bpf_link *links[N_PROGRAMS];
+			struct bpf_link *links[MAX_PROGRAMS];
+			struct bpf_program *prog;
 			double off = chunk(n), on;
+			int attached = 0;
 
-			for (size_t p = 0; p < N_PROGRAMS; p++) {
-				struct bpf_program *prog = bpf_object__find_program_by_name(objects[j], programs[p].name);
+			bpf_object__for_each_program(prog, objects[j]) {
+				const char *section = bpf_program__section_name(prog);
 
-				links[p] = NULL;
-				if (!prog && programs[p].cgroup)
-					continue; /* not in this object */
-				links[p] = !prog ? NULL : programs[p].cgroup ? bpf_program__attach_cgroup(prog, cgroup) : bpf_program__attach(prog);
-				if (!links[p]) {
-					fprintf(stderr, "conn-cost: cannot attach %s of %s\n", programs[p].name, argv[3 + j]);
+				if (!strcmp(section, "raw_tp"))
+					continue; /* run by user space, never attached */
+				if (attached == MAX_PROGRAMS) {
+					fprintf(stderr, "conn-cost: %s has more than %d programs\n", argv[3 + j], MAX_PROGRAMS);
 					return 1;
 				}
+				links[attached] = strncmp(section, "cgroup/", 7) ? bpf_program__attach(prog)
+										: bpf_program__attach_cgroup(prog, cgroup);
+				if (!links[attached]) {
+					fprintf(stderr, "conn-cost: cannot attach %s of %s\n", bpf_program__name(prog), argv[3 + j]);
+					return 1;
+				}
+				attached++;
 			}
 			on = chunk(n);
-			for (size_t p = 0; p < N_PROGRAMS; p++)
+			for (int p = 0; p < attached; p++)
 				bpf_link__destroy(links[p]);
 			ring_buffer__consume(rings[j]);
 			delta[j][r] = on - off;
