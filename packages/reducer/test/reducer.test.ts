@@ -108,6 +108,72 @@ describe('matching', () => {
     await b.close();
   });
 
+  test('an end that closed and whose process exited, before its peer reported the rest: nothing counted twice, both ends still named', async () => {
+    const { reducer, connected, applied } = await setup();
+    const [a, b] = await connected('node-a', 'node-b');
+    const forward = { aggregation: 'process', source_node: 'node-a', source_process: 'curl', dest_node: 'node-b', dest_process: 'nginx' };
+    const backward = { aggregation: 'process', source_node: 'node-b', source_process: 'nginx', dest_node: 'node-a', dest_process: 'curl' };
+    // The client sent all 300 bytes; the server's collector has read 200 of them so far.
+    a.openTcp(clientEnd, 'curl');
+    a.stats(1, 300, 0);
+    b.openTcp(serverEnd, 'nginx');
+    b.stats(7, 0, 200);
+    await a.flush();
+    await b.flush();
+    await applied(2 + 4 + 4);
+    assert.equal(valueOf(reducer.tick().points, 'tcp_bytes', forward), 300);
+
+    // The client got the 120-byte answer, closed, and its process exited ...
+    a.stats(1, 0, 120);
+    a.send('processExit', { pid: clientEnd.pid, exitCode: 0, timestampNs: 0 });
+    a.send('socketClose', { socketId: 1, cause: CloseCause.NORMAL });
+    await a.flush();
+    await applied(2 + 8 + 3);
+    let points = reducer.tick().points;
+    assert.equal(valueOf(points, 'tcp_bytes', forward), 300);
+    assert.equal(valueOf(points, 'tcp_bytes', backward), 0, 'the answer is counted by its sender, whose report is late');
+
+    // ... before the server's collector reported the last 100 bytes received and the answer.
+    b.stats(7, 120, 100);
+    b.send('socketClose', { socketId: 7, cause: CloseCause.NORMAL });
+    await b.flush();
+    await applied(2 + 8 + 3 + 2);
+    points = reducer.tick().points;
+    const totals = bytesPoints(points).map((p) => [p.labels.aggregation, p.labels.source_process ?? '-', p.labels.dest_process ?? '-', p.value]);
+    assert.deepEqual(totals, [['node', '-', '-', 300], ['node', '-', '-', 120], ['process', 'curl', 'nginx', 300], ['process', 'nginx', 'curl', 120]],
+      'the last 100 bytes were counted by the client, which sent them; the answer names the exited client process');
+    reducer.tick();
+    assert.equal(reducer.flows.tcp.size, 0, 'both ends forgotten once the second one closed');
+    assert.equal(reducer.registry.nodes.get('node-a')?.processes.get(clientEnd.pid), undefined, 'and the exited process with its last socket');
+    await a.close();
+    await b.close();
+  });
+
+  test("an end whose owner the collector corrects is named by the new owner from the next interval", async () => {
+    const { reducer, connected, applied } = await setup();
+    const [a, b] = await connected('node-a', 'node-b');
+    a.openTcp(clientEnd, 'curl');
+    a.stats(1, 10, 0);
+    b.send('processStart', { pid: 201, ppid: 1, cgroupId: 0, startTimeNs: 0, flags: 0, comm: 'worker', cmdline: 'worker' });
+    b.openTcp(serverEnd, 'nginx'); // the listener's owner: the collector's guess for an accepted socket
+    await a.flush();
+    await b.flush();
+    await applied(2 + 4 + 4);
+    const to = (dest: string) => ({ aggregation: 'process', source_process: 'curl', dest_node: 'node-b', dest_process: dest });
+    assert.equal(valueOf(reducer.tick().points, 'tcp_bytes', to('nginx')), 10);
+
+    b.send('socketOpen', { socketId: serverEnd.socketId, pid: 201, protocol: SocketProtocol.TCP, family: 2, flags: 0 });
+    a.stats(1, 5, 0);
+    await a.flush();
+    await b.flush();
+    await applied(2 + 4 + 4 + 2);
+    const { points } = reducer.tick();
+    assert.equal(valueOf(points, 'tcp_bytes', to('worker')), 5);
+    assert.equal(valueOf(points, 'tcp_bytes', to('nginx')), 10, 'the earlier bytes stay where they were counted');
+    await a.close();
+    await b.close();
+  });
+
   test('the same four-tuple reused within one interval, seen from both ends: each connection is counted', async () => {
     const { reducer, connected, applied } = await setup({ levels: ['node'] });
     const [a, b] = await connected('node-a', 'node-b');

@@ -56,7 +56,10 @@ export class NodeState {
   disconnectedAtMs = 0;
   /** Sockets closed or swept this interval; removed once the aggregator has taken their last deltas. */
   private readonly retired = new Set<SocketEnd>();
-  private exited: number[] = [];
+  /** Processes that exited; each is forgotten once no socket of its remains (see endInterval). */
+  private exited: ProcessInfo[] = [];
+  /** How many of this node's sockets each pid owns. */
+  private readonly socketsOfPid = new Map<number, number>();
   private generation = 0;
 
   constructor(
@@ -92,7 +95,8 @@ export class NodeState {
   }
 
   processExit(m: Msg<'processExit'>): void {
-    this.exited.push(m.pid);
+    const p = this.processes.get(m.pid);
+    if (p) this.exited.push(p);
   }
 
   processCommChange(m: Msg<'processCommChange'>): void {
@@ -114,8 +118,16 @@ export class NodeState {
     if (!end) {
       end = new SocketEnd(this, m.socketId);
       if (!this.sockets.set(m.socketId, end)) return;
+      end.pid = m.pid;
+      this.countOwner(m.pid, 1);
+    } else if (end.pid !== m.pid) {
+      // A new owner (the collector's first guess was wrong): the end's flows are named again.
+      this.countOwner(end.pid, -1);
+      end.pid = m.pid;
+      this.countOwner(m.pid, 1);
+      end.flow?.series.invalidate();
+      if (end.udpPeers) for (const peer of end.udpPeers.values()) peer.flow?.series.invalidate();
     }
-    end.pid = m.pid;
     end.protocol = m.protocol;
     end.family = m.family;
     end.flags = m.flags;
@@ -220,14 +232,25 @@ export class NodeState {
 
   /**
    * Called once the aggregator has taken this interval's deltas: forgets what ended, except ends
-   * whose flow is held back for its other end (they still carry their deltas).
+   * their flow still needs (see isNeededByFlow).
    */
   endInterval(): void {
-    for (const end of this.retired) if (!isAwaitingPeer(end)) this.forgetEnded(end);
+    for (const end of this.retired) if (!isNeededByFlow(end)) this.forgetEnded(end);
     if (this.exited.length > 0) {
-      for (const pid of this.exited) this.processes.delete(pid);
-      this.exited = [];
-      this.ctx.metadataChanged();
+      // A process's sockets may report after it exited (their closes come later, and the other
+      // ends' collectors lag): it names them until the last one is forgotten.
+      const lingering: ProcessInfo[] = [];
+      let forgot = false;
+      for (const p of this.exited) {
+        if (this.processes.get(p.pid) !== p) continue; // its pid was reused, or a snapshot dropped it
+        if (this.socketsOfPid.has(p.pid)) lingering.push(p);
+        else {
+          this.processes.delete(p.pid);
+          forgot = true;
+        }
+      }
+      this.exited = lingering;
+      if (forgot) this.ctx.metadataChanged();
     }
   }
 
@@ -235,6 +258,7 @@ export class NodeState {
   clear(): void {
     for (const end of this.sockets.values()) this.forgetSocket(end);
     this.sockets.clear();
+    this.socketsOfPid.clear();
     this.processes.clear();
     this.containers.clear();
     this.retired.clear();
@@ -251,12 +275,27 @@ export class NodeState {
   private forgetSocket(end: SocketEnd): void {
     this.ctx.flows.detachTcp(end);
     if (end.udpPeers) for (const peer of end.udpPeers.values()) this.ctx.flows.detachUdp(peer);
-    if (this.sockets.get(end.socketId) === end) this.sockets.delete(end.socketId);
+    if (this.sockets.get(end.socketId) === end) {
+      this.sockets.delete(end.socketId);
+      this.countOwner(end.pid, -1);
+    }
+  }
+
+  private countOwner(pid: number, delta: number): void {
+    const n = (this.socketsOfPid.get(pid) ?? 0) + delta;
+    if (n > 0) this.socketsOfPid.set(pid, n);
+    else this.socketsOfPid.delete(pid);
   }
 }
 
-function isAwaitingPeer(end: SocketEnd): boolean {
-  if (end.flow?.awaitingPeer) return true;
+/**
+ * A closed end stays in its flow while the flow is held back for its other end (the closed end
+ * still carries its deltas), and while its other end is open: the closed end counted what it
+ * sent, and the open end's late reports of receiving it must not count it again. It also names
+ * its side of the flow until the other end closes.
+ */
+function isNeededByFlow(end: SocketEnd): boolean {
+  if (end.flow && (end.flow.awaitingPeer || end.flow.open)) return true; // open: its other end, since this one closed
   if (end.udpPeers) for (const peer of end.udpPeers.values()) if (peer.flow?.awaitingPeer) return true;
   return false;
 }
