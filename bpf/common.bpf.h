@@ -368,18 +368,19 @@ static __always_inline bool tentative_clear(struct ebpf_net_sock_info *e)
 	return true;
 }
 
-/* Copy a socket record into the ring buffer; a full ring buffer is counted. ts
- * is the time of what the event reports, taken by the caller (a clock read
- * costs ~40 ns here: the entry's start_ns or close_ns serve when they are it). */
-static __always_inline void emit_sock_event(__u32 type, __u8 old_state, __u8 new_state,
-					    __u8 cause, __u64 sk,
-					    const struct ebpf_net_sock_info *info, __u64 ts)
+/* A socket record, reserved in the ring buffer and filled; the caller submits
+ * it. NULL when the ring buffer is full (counted). ts is the time of what the
+ * event reports, taken by the caller (a clock read costs ~40 ns here: the
+ * entry's start_ns or close_ns serve when they are it). */
+static __always_inline struct ebpf_net_sock_event *
+sock_event(__u32 type, __u8 old_state, __u8 new_state, __u8 cause, __u64 sk,
+	   const struct ebpf_net_sock_info *info, __u64 ts)
 {
 	struct ebpf_net_sock_event *e;
 
 	e = reserve_event(sizeof(*e));
 	if (!e)
-		return;
+		return NULL;
 	e->type = type;
 	e->old_state = old_state;
 	e->new_state = new_state;
@@ -388,7 +389,18 @@ static __always_inline void emit_sock_event(__u32 type, __u8 old_state, __u8 new
 	e->sk = sk;
 	e->ts_ns = ts;
 	__builtin_memcpy(&e->info, info, sizeof(e->info));
-	bpf_ringbuf_submit(e, SUBMIT_FLAGS);
+	return e;
+}
+
+/* Copy a socket record into the ring buffer (see sock_event). */
+static __always_inline void emit_sock_event(__u32 type, __u8 old_state, __u8 new_state,
+					    __u8 cause, __u64 sk,
+					    const struct ebpf_net_sock_info *info, __u64 ts)
+{
+	struct ebpf_net_sock_event *e = sock_event(type, old_state, new_state, cause, sk, info, ts);
+
+	if (e)
+		bpf_ringbuf_submit(e, SUBMIT_FLAGS);
 }
 
 /*
@@ -502,13 +514,19 @@ static __always_inline __u8 tcp_close_cause(const struct ebpf_net_sock_info *e)
 }
 
 /*
- * Final record of a TCP entry: read the counters, fix the cause, emit the
- * close event (with the final counters, so nothing is lost between the last
- * refresh and the removal), free the slot.
+ * Final record of a TCP entry: read the counters, fix the cause, free the
+ * slot, emit the close event (with the final counters, so nothing is lost
+ * between the last refresh and the removal).
+ *
+ * The slot is freed before the event is submitted: user space runs
+ * refresh_tcp right after it reads the ring, and a slot still live then would
+ * be read as a new connection, counted again from zero.
  */
 static __always_inline void tcp_entry_finalize(__u32 slot, __u64 key, const struct sock *sk,
 					       struct ebpf_net_sock_info *e)
 {
+	struct ebpf_net_sock_event *ev;
+
 	if (!e->close_ns) {
 		e->close_ns = bpf_ktime_get_ns();
 		e->close_old_state = e->state;
@@ -517,11 +535,13 @@ static __always_inline void tcp_entry_finalize(__u32 slot, __u64 key, const stru
 	tcp_read_counters(sk, e);
 	e->state = TCP_CLOSE;
 	e->cause = tcp_close_cause(e);
-	emit_sock_event(EBPF_NET_EV_TCP_CLOSE, e->close_old_state, TCP_CLOSE, e->cause, key, e, e->close_ns);
+	ev = sock_event(EBPF_NET_EV_TCP_CLOSE, e->close_old_state, TCP_CLOSE, e->cause, key, e, e->close_ns);
 	/* A plain load first: the atomic clear is for the rare guess still open */
 	if (e->flags & EBPF_NET_F_PID_TENTATIVE)
 		tentative_clear(e);
 	tcp_entry_remove(slot, e);
+	if (ev)
+		bpf_ringbuf_submit(ev, SUBMIT_FLAGS);
 }
 
 #endif /* __EBPF_NET_COMMON_BPF_H */
