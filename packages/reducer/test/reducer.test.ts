@@ -31,6 +31,12 @@ async function setup(overrides = {}) {
 const clientEnd = { socketId: 1, pid: 100, local: '10.0.0.1', localPort: 40000, remote: '10.0.0.2', remotePort: 80, role: 'client' as const };
 const serverEnd = { socketId: 7, pid: 200, local: '10.0.0.2', localPort: 80, remote: '10.0.0.1', remotePort: 40000, role: 'server' as const };
 
+/** A UDP socket bound to a local address, not connected. */
+function openUdp(c: SyntheticCollector, socketId: number, pid: number, localAddr: string, localPort: number): void {
+  c.send('socketOpen', { socketId, pid, protocol: SocketProtocol.UDP, family: 2, flags: 0 });
+  c.send('socketAddress', { socketId, localAddr, remoteAddr: '0.0.0.0', localPort, remotePort: 0, role: 0 });
+}
+
 function bytesPoints(points: readonly SeriesPoint[]): SeriesPoint[] {
   return points.filter((p) => p.metric.name === 'tcp_bytes');
 }
@@ -301,11 +307,9 @@ describe('matching', () => {
   test('UDP: both sides of an address pair meet, each direction counted once', async () => {
     const { reducer, connected, applied } = await setup();
     const [a, b] = await connected('node-a', 'node-b');
-    a.send('socketOpen', { socketId: 3, pid: 1, protocol: SocketProtocol.UDP, family: 2, flags: 0 });
-    a.send('socketAddress', { socketId: 3, localAddr: '10.0.0.1', remoteAddr: '0.0.0.0', localPort: 5353, remotePort: 0, role: 0 });
+    openUdp(a, 3, 1, '10.0.0.1', 5353);
     a.send('udpStats', { socketId: 3, remoteAddr: '10.0.0.2', remotePort: 53, bytesSent: 40, bytesReceived: 120, packetsSent: 1, packetsReceived: 1 });
-    b.send('socketOpen', { socketId: 4, pid: 2, protocol: SocketProtocol.UDP, family: 2, flags: 0 });
-    b.send('socketAddress', { socketId: 4, localAddr: '10.0.0.2', remoteAddr: '0.0.0.0', localPort: 53, remotePort: 0, role: 0 });
+    openUdp(b, 4, 2, '10.0.0.2', 53);
     b.send('udpStats', { socketId: 4, remoteAddr: '10.0.0.1', remotePort: 5353, bytesSent: 120, bytesReceived: 40, packetsSent: 1, packetsReceived: 1 });
     await a.flush();
     await b.flush();
@@ -315,6 +319,37 @@ describe('matching', () => {
     assert.equal(valueOf(points, 'udp_bytes', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 40);
     assert.equal(valueOf(points, 'udp_bytes', { aggregation: 'node', source_node: 'node-b', dest_node: 'node-a' }), 120);
     assert.equal(valueOf(points, 'udp_packets', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 1);
+  });
+
+  test('UDP: a side whose socket closed before the other side reported receiving its datagrams is not counted twice', async () => {
+    const { reducer, connected, applied } = await setup({ levels: ['node'] });
+    const [a, b] = await connected('node-a', 'node-b');
+    const aToB = { source_node: 'node-a', dest_node: 'node-b' };
+    openUdp(a, 3, 1, '10.0.0.1', 5353);
+    a.send('udpStats', { socketId: 3, remoteAddr: '10.0.0.2', remotePort: 53, bytesSent: 40, bytesReceived: 0, packetsSent: 2, packetsReceived: 0 });
+    openUdp(b, 4, 2, '10.0.0.2', 53);
+    b.send('udpStats', { socketId: 4, remoteAddr: '10.0.0.1', remotePort: 5353, bytesSent: 0, bytesReceived: 20, packetsSent: 0, packetsReceived: 1 });
+    await a.flush();
+    await b.flush();
+    await applied(2 + 6);
+    assert.equal(valueOf(reducer.tick().points, 'udp_bytes', aToB), 40);
+
+    a.send('socketClose', { socketId: 3, cause: CloseCause.NORMAL });
+    b.send('udpStats', { socketId: 4, remoteAddr: '10.0.0.1', remotePort: 5353, bytesSent: 60, bytesReceived: 0, packetsSent: 1, packetsReceived: 0 });
+    await a.flush();
+    await b.flush();
+    await applied(2 + 8);
+    reducer.tick(); // the closed socket is forgotten
+
+    b.send('udpStats', { socketId: 4, remoteAddr: '10.0.0.1', remotePort: 5353, bytesSent: 60, bytesReceived: 20, packetsSent: 1, packetsReceived: 1 });
+    await b.flush();
+    await applied(2 + 9);
+    const { points } = reducer.tick();
+    assert.equal(valueOf(points, 'udp_bytes', aToB), 40, 'the second datagram was counted by its sender');
+    assert.equal(valueOf(points, 'udp_packets', aToB), 2);
+    assert.equal(valueOf(points, 'udp_bytes', { source_node: 'node-b', dest_node: 'node-a' }), 120, 'the answer, to the address node-a reported as its own');
+    await a.close();
+    await b.close();
   });
 
   test('resets and SYN timeouts are counted once per connection', async () => {

@@ -95,12 +95,15 @@ export class Aggregator implements StateObserver {
   private collectUdp(flow: UdpFlow, bornAfter: number): void {
     const a = flow.a;
     const b = flow.b;
-    flow.awaitingPeer = (!a || !b) && flow.bornMs > bornAfter;
+    flow.awaitingPeer = !(flow.seenA && flow.seenB) && flow.bornMs > bornAfter;
     if (flow.awaitingPeer) return;
-    const a2bBytes = a ? a.bytesSent : b!.bytesReceived;
-    const b2aBytes = b ? b.bytesSent : a!.bytesReceived;
-    const a2bPackets = a ? a.packetsSent : b!.packetsReceived;
-    const b2aPackets = b ? b.packetsSent : a!.packetsReceived;
+    // A side's sending as the other side received it: only while that side was never reported.
+    const a2bBytes = a ? a.bytesSent : flow.seenA ? 0 : b!.bytesReceived;
+    const b2aBytes = b ? b.bytesSent : flow.seenB ? 0 : a!.bytesReceived;
+    const a2bPackets = a ? a.packetsSent : flow.seenA ? 0 : b!.packetsReceived;
+    const b2aPackets = b ? b.packetsSent : flow.seenB ? 0 : a!.packetsReceived;
+    a?.resetDeltas();
+    b?.resetDeltas();
     if (a2bPackets + b2aPackets === 0) {
       if (++flow.idleIntervals >= this.options.udpIdleIntervals) {
         if (a) this.forgetUdpPeer(a);
@@ -120,8 +123,6 @@ export class Aggregator implements StateObserver {
       ba.udpPackets.add(b2aPackets);
       ab.touched = ba.touched = true;
     }
-    a?.resetDeltas();
-    b?.resetDeltas();
   }
 
   /**

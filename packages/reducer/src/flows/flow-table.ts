@@ -87,8 +87,13 @@ export class FlowTable {
       peer.absorbDeltas(current);
       current.flow = undefined;
     }
-    if (localFirst) flow.a = peer;
-    else flow.b = peer;
+    if (localFirst) {
+      flow.a = peer;
+      flow.seenA = true;
+    } else {
+      flow.b = peer;
+      flow.seenB = true;
+    }
     peer.flow = flow;
     flow.series.invalidate();
     return flow;

@@ -63,6 +63,12 @@ export class EitherEndCount {
 export class UdpFlow {
   a: UdpPeer | undefined = undefined;
   b: UdpPeer | undefined = undefined;
+  /**
+   * A side was reported: what it sent is counted by it alone, also after its socket is gone (a
+   * late report of the other side receiving those datagrams must not count them again).
+   */
+  seenA = false;
+  seenB = false;
   /** Intervals since either side last exchanged a datagram. */
   idleIntervals = 0;
   readonly series = new SeriesCache();
