@@ -37,6 +37,14 @@ function openUdp(c: SyntheticCollector, socketId: number, pid: number, localAddr
   c.send('socketAddress', { socketId, localAddr, remoteAddr: '0.0.0.0', localPort, remotePort: 0, role: 0 });
 }
 
+/** UDP socket 3 of node-a (10.0.0.1:5353) and socket 4 of node-b (10.0.0.2:53), each with the other as its remote. */
+const dnsClient = { socketId: 3, remoteAddr: '10.0.0.2', remotePort: 53 };
+const dnsServer = { socketId: 4, remoteAddr: '10.0.0.1', remotePort: 5353 };
+
+function udpStats(c: SyntheticCollector, side: typeof dnsClient, bytesSent: number, bytesReceived: number, packetsSent: number, packetsReceived: number): void {
+  c.send('udpStats', { ...side, bytesSent, bytesReceived, packetsSent, packetsReceived });
+}
+
 function bytesPoints(points: readonly SeriesPoint[]): SeriesPoint[] {
   return points.filter((p) => p.metric.name === 'tcp_bytes');
 }
@@ -307,10 +315,10 @@ describe('matching', () => {
   test('UDP: both sides of an address pair meet, each direction counted once', async () => {
     const { reducer, connected, applied } = await setup();
     const [a, b] = await connected('node-a', 'node-b');
-    openUdp(a, 3, 1, '10.0.0.1', 5353);
-    a.send('udpStats', { socketId: 3, remoteAddr: '10.0.0.2', remotePort: 53, bytesSent: 40, bytesReceived: 120, packetsSent: 1, packetsReceived: 1 });
-    openUdp(b, 4, 2, '10.0.0.2', 53);
-    b.send('udpStats', { socketId: 4, remoteAddr: '10.0.0.1', remotePort: 5353, bytesSent: 120, bytesReceived: 40, packetsSent: 1, packetsReceived: 1 });
+    openUdp(a, dnsClient.socketId, 1, '10.0.0.1', 5353);
+    udpStats(a, dnsClient, 40, 120, 1, 1);
+    openUdp(b, dnsServer.socketId, 2, '10.0.0.2', 53);
+    udpStats(b, dnsServer, 120, 40, 1, 1);
     await a.flush();
     await b.flush();
     await applied(2 + 6);
@@ -321,27 +329,33 @@ describe('matching', () => {
     assert.equal(valueOf(points, 'udp_packets', { aggregation: 'node', source_node: 'node-a', dest_node: 'node-b' }), 1);
   });
 
-  test('UDP: a side whose socket closed before the other side reported receiving its datagrams is not counted twice', async () => {
-    const { reducer, connected, applied } = await setup({ levels: ['node'] });
+  /** node-a's DNS client sent a query; node-b's server has read some of it so far. One interval ends. */
+  async function dnsQuery(q: { sent: number; packets: number; read: number; readPackets: number }, overrides = {}) {
+    const { reducer, connected, applied } = await setup({ levels: ['node'], ...overrides });
     const [a, b] = await connected('node-a', 'node-b');
     const aToB = { source_node: 'node-a', dest_node: 'node-b' };
-    openUdp(a, 3, 1, '10.0.0.1', 5353);
-    a.send('udpStats', { socketId: 3, remoteAddr: '10.0.0.2', remotePort: 53, bytesSent: 40, bytesReceived: 0, packetsSent: 2, packetsReceived: 0 });
-    openUdp(b, 4, 2, '10.0.0.2', 53);
-    b.send('udpStats', { socketId: 4, remoteAddr: '10.0.0.1', remotePort: 5353, bytesSent: 0, bytesReceived: 20, packetsSent: 0, packetsReceived: 1 });
+    openUdp(a, dnsClient.socketId, 1, '10.0.0.1', 5353);
+    udpStats(a, dnsClient, q.sent, 0, q.packets, 0);
+    openUdp(b, dnsServer.socketId, 2, '10.0.0.2', 53);
+    udpStats(b, dnsServer, 0, q.read, 0, q.readPackets);
     await a.flush();
     await b.flush();
     await applied(2 + 6);
-    assert.equal(valueOf(reducer.tick().points, 'udp_bytes', aToB), 40);
+    assert.equal(valueOf(reducer.tick().points, 'udp_bytes', aToB), q.sent);
+    return { reducer, a: a!, b: b!, applied, aToB };
+  }
+
+  test('UDP: a side whose socket closed before the other side reported receiving its datagrams is not counted twice', async () => {
+    const { reducer, a, b, applied, aToB } = await dnsQuery({ sent: 40, packets: 2, read: 20, readPackets: 1 });
 
     a.send('socketClose', { socketId: 3, cause: CloseCause.NORMAL });
-    b.send('udpStats', { socketId: 4, remoteAddr: '10.0.0.1', remotePort: 5353, bytesSent: 60, bytesReceived: 0, packetsSent: 1, packetsReceived: 0 });
+    udpStats(b, dnsServer, 60, 0, 1, 0);
     await a.flush();
     await b.flush();
     await applied(2 + 8);
     reducer.tick(); // the closed socket is forgotten
 
-    b.send('udpStats', { socketId: 4, remoteAddr: '10.0.0.1', remotePort: 5353, bytesSent: 60, bytesReceived: 20, packetsSent: 1, packetsReceived: 1 });
+    udpStats(b, dnsServer, 60, 20, 1, 1);
     await b.flush();
     await applied(2 + 9);
     const { points } = reducer.tick();
@@ -349,6 +363,22 @@ describe('matching', () => {
     assert.equal(valueOf(points, 'udp_packets', aToB), 2);
     assert.equal(valueOf(points, 'udp_bytes', { source_node: 'node-b', dest_node: 'node-a' }), 120, 'the answer, to the address node-a reported as its own');
     await a.close();
+    await b.close();
+  });
+
+  test('UDP: a side whose collector is gone is counted from the other side again', async () => {
+    const { reducer, a, b, applied } = await dnsQuery({ sent: 40, packets: 1, read: 40, readPackets: 1 }, { nodeGraceMs: 0 });
+
+    a.destroy();
+    udpStats(b, dnsServer, 10, 0, 1, 0);
+    await b.flush();
+    await applied(2 + 7);
+    await waitFor('node-a to disconnect', () => reducer.intake.stats.connections === 1);
+    reducer.tick(); // node-a is forgotten (no grace period), with its socket
+    udpStats(b, dnsServer, 0, 25, 0, 1);
+    await b.flush();
+    await applied(2 + 8);
+    assert.equal(valueOf(reducer.tick(pastMatchWindow()).points, 'udp_bytes', { source_node: '10.0.0.1', dest_node: 'node-b' }), 25, "what node-b received, named by the address (node-a's is forgotten)");
     await b.close();
   });
 

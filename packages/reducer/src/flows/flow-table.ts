@@ -102,8 +102,17 @@ export class FlowTable {
   detachUdp(peer: UdpPeer): void {
     const flow = peer.flow;
     if (!flow) return;
-    if (flow.a === peer) flow.a = undefined;
-    if (flow.b === peer) flow.b = undefined;
+    // A socket that closed made its last report; one whose collector is gone did not, and the
+    // other side's view of what it sends counts from now on.
+    const final = peer.socket.closed;
+    if (flow.a === peer) {
+      flow.a = undefined;
+      flow.seenA &&= final;
+    }
+    if (flow.b === peer) {
+      flow.b = undefined;
+      flow.seenB &&= final;
+    }
     peer.flow = undefined;
     if (!flow.a && !flow.b) this.udp.delete(flow.key);
   }

@@ -64,8 +64,9 @@ export class UdpFlow {
   a: UdpPeer | undefined = undefined;
   b: UdpPeer | undefined = undefined;
   /**
-   * A side was reported: what it sent is counted by it alone, also after its socket is gone (a
-   * late report of the other side receiving those datagrams must not count them again).
+   * A side was reported (and is still there, or its socket closed after its last report): what
+   * it sent is counted by it alone, also after its socket is gone (a late report of the other
+   * side receiving those datagrams must not count them again).
    */
   seenA = false;
   seenB = false;
