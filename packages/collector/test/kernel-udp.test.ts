@@ -163,8 +163,12 @@ describe('kernel: UDP on loopback', { skip: SKIP_NOT_ROOT }, () => {
       });
       const ids = [...new Set(events.map((e) => e.info.socketId))];
       assert.equal(ids.length, COUNT, 'one socket id per socket');
+      // The kernel may give a later socket the port of an earlier one: each takes the first open
+      // at its port that no earlier socket took (the sockets ran one after another).
+      const taken = new Set<number>();
       const closes = done.ports.map((port, i) => {
-        const id = events.find((e) => e.type === EventType.UDP_OPEN && e.info.localPort === port)?.info.socketId;
+        const id = events.find((e) => e.type === EventType.UDP_OPEN && e.info.localPort === port && !taken.has(e.info.socketId))?.info.socketId;
+        if (id) taken.add(id);
         assert.ok(id, `UDP_OPEN of socket ${i} (port ${port})`);
         assert.deepEqual(typeNames(ofSocket(events, id)), ['UDP_OPEN', 'UDP_CLOSE'], `socket ${i}`);
         return pick(ofSocket(events, id).find((e) => e.type === EventType.UDP_CLOSE)!.info, { localPort: port, bytesSent: 0, sendCalls: 0 });
