@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Socket counters, aggregated in the kernel (udp_socks, udp_remote; TCP in
- * tcp_socks) and read by user space in batches.
+ * tcp_socks) and read by user space once per interval: UDP in batches, TCP
+ * as the rows refresh_tcp copies, in place.
  *
  * TCP is not counted per call: the kernel keeps its own counters in struct
  * tcp_sock (bytes, segments, retransmissions, srtt), and refresh_tcp (refresh.bpf.c) copies

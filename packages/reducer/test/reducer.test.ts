@@ -163,7 +163,7 @@ describe('matching', () => {
     await b.close();
   });
 
-  test("an end whose owner the collector corrects is named by the new owner from the next interval", async () => {
+  test('an end whose owner the collector corrects is named by the new owner from the next interval', async () => {
     const { reducer, connected, applied } = await setup();
     const [a, b] = await connected('node-a', 'node-b');
     a.openTcp(clientEnd, 'curl');

@@ -89,8 +89,9 @@ export const UDP_REMOTE_STATS = { size: 40, bytesSent: 0, bytesReceived: 8, pack
 export const Control = { ADOPTER: 0, TENTATIVE: 1 } as const;
 
 /**
- * The program user space runs before each batch read (BPF_PROG_TEST_RUN): it copies the live TCP
- * entries, with the kernel's counters as of now, into rows 0..n-1 of tcp_snapshot and returns n.
+ * The program user space runs before each read of the TCP entries (BPF_PROG_TEST_RUN): it copies
+ * the live TCP entries, with the kernel's counters as of now, into rows 0..n-1 of tcp_snapshot and
+ * returns n.
  */
 export const REFRESH_TCP_PROGRAM = 'refresh_tcp';
 
